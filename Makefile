@@ -1,0 +1,47 @@
+# Every target installs what it needs: a fresh machine needs only python3 (3.11) and make.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+
+.PHONY: install demo serve test lint typecheck pytest bench bench-quick clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(VENV)/.synced  ## create the virtualenv from the lock file
+
+demo: install  ## run mlgraph on the embedded default (SQLite in ./.mlgraph)
+	$(BIN)/mlgraph serve
+
+serve: demo
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck pytest  ## lint, type-check and run the test suite
+
+bench: install  ## full benchmarks (slow); results go in docs/BENCHMARKS.md
+	$(BIN)/python bench/store.py
+
+bench-quick: install
+	$(BIN)/python bench/store.py --quick
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

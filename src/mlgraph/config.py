@@ -1,0 +1,77 @@
+"""Settings from ``MLGRAPH_*`` environment variables and an optional TOML file.
+
+The file is ``$MLGRAPH_CONFIG`` if set, else ``mlgraph.toml`` in the working
+directory if present. Environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from mlgraph.catalog.uri import DEFAULT_SCHEME
+
+CONFIG_ENV = "MLGRAPH_CONFIG"
+DEFAULT_CONFIG_FILE = "mlgraph.toml"
+
+
+def config_file() -> Path | None:
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"{CONFIG_ENV}={named}: no such file")
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLGRAPH_", extra="forbid")
+
+    data_dir: Path = Field(Path(".mlgraph"), description="Where the embedded store and index live.")
+    store_url: str | None = Field(
+        None, description="sqlite:///path or postgresql://…; default: SQLite in data_dir."
+    )
+    schema_file: Path | None = Field(
+        None, description="A type schema to use instead of the built-in one."
+    )
+    uri_scheme: str = Field(DEFAULT_SCHEME, description="The scheme of entity URIs.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("store_url")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("store_url must start with sqlite:/// or postgresql://")
+        return value
+
+    @property
+    def resolved_store_url(self) -> str:
+        if self.store_url:
+            return self.store_url
+        return f"sqlite:///{(self.data_dir / 'mlgraph.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)

@@ -1,0 +1,244 @@
+"""The Store: the fact store's one public face."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from mlgraph.catalog.entity import Entity
+from mlgraph.catalog.schema import Schema, load_schema
+from mlgraph.catalog.validation import canonical
+from mlgraph.errors import LimitExceeded, NotFound, ValidationError
+from mlgraph.store import feed, migrate
+from mlgraph.store import tables as t
+from mlgraph.store.engine import create_engine
+from mlgraph.store.labels import Labels
+from mlgraph.store.reads import AsOf, Reader, node_id, resolve_as_of
+from mlgraph.store.records import Change, Edge, Neighbor, Provenance, Traversal, TxReport, Version
+from mlgraph.store.transactor import Transactor
+from mlgraph.store.traversal import walk
+
+TraverseDirection = Literal["upstream", "downstream", "out", "in", "both"]
+
+MAX_DEPTH = 10
+MAX_RESULTS = 10_000
+MIN_VISITS = 100_000
+
+
+class Store:
+    """Entities and edges with their full history, on SQLite or PostgreSQL.
+
+    Every write goes through ``transact``; reads come from the current
+    projection, or from the versions when ``as_of`` is given.
+    """
+
+    def __init__(self, engine: Engine, schema: Schema) -> None:
+        self.engine = engine
+        self.schema = schema
+        self.labels = Labels(engine, schema.labels)
+        self._transactor = Transactor(engine, schema, self.labels)
+        self._reader = Reader(schema, self.labels)
+
+    @classmethod
+    def open(cls, url: str, schema: Schema | None = None, *, upgrade: bool = True) -> Store:
+        """Open the store at ``url``, bringing its tables up to date first."""
+        engine = create_engine(url)
+        if upgrade:
+            migrate.upgrade(engine)
+        return cls(engine, schema or load_schema())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    # -- writing ---------------------------------------------------------------
+
+    def transact(
+        self,
+        *,
+        upsert: Iterable[Entity] = (),
+        retract: Iterable[str] = (),
+        assert_edges: Iterable[Edge] = (),
+        retract_edges: Iterable[Edge] = (),
+        provenance: Provenance | None = None,
+        at: datetime | None = None,
+    ) -> TxReport:
+        """Upsert entities, retract entities, assert and retract edges: all or nothing."""
+        return self._transactor.transact(
+            upsert=upsert,
+            retract=retract,
+            assert_edges=assert_edges,
+            retract_edges=retract_edges,
+            provenance=provenance,
+            at=at,
+        )
+
+    def retract(self, uri: str, provenance: Provenance | None = None) -> TxReport:
+        """Delete an entity by retraction: it is gone from now on, its history stays."""
+        return self.transact(retract=[uri], provenance=provenance)
+
+    def purge(self, uri: str, provenance: Provenance | None = None) -> TxReport:
+        """Hard-delete an entity and all its history."""
+        return self._transactor.purge(uri, provenance)
+
+    # -- reading ---------------------------------------------------------------
+
+    def _uri(self, uri: str) -> str:
+        return canonical(self.schema, uri, "uri")
+
+    def get(self, uri: str, as_of: AsOf = None) -> Entity | None:
+        """The entity now, or as of a transaction id or a time; None if it did not exist."""
+        with self.engine.connect() as conn:
+            return self._reader.get(conn, self._uri(uri), as_of)
+
+    def require(self, uri: str, as_of: AsOf = None) -> Entity:
+        entity = self.get(uri, as_of)
+        if entity is None:
+            raise NotFound(f"no entity {uri}")
+        return entity
+
+    def neighbors(
+        self,
+        uri: str,
+        as_of: AsOf = None,
+        *,
+        direction: Literal["out", "in", "both"] = "both",
+        relationships: Iterable[str] | None = None,
+    ) -> list[Neighbor]:
+        """Entities one edge away, declared relationships and their inverses alike."""
+        with self.engine.connect() as conn:
+            return self._reader.neighbors(
+                conn, self._uri(uri), as_of, direction=direction, relationships=relationships
+            )
+
+    def history(self, uri: str) -> list[Version]:
+        """Every transaction that changed the entity or its edges, with what changed."""
+        with self.engine.connect() as conn:
+            return self._reader.history(conn, self._uri(uri))
+
+    def traverse(
+        self,
+        uri: str,
+        direction: TraverseDirection = "downstream",
+        *,
+        depth: int = 3,
+        relationships: Iterable[str] | None = None,
+        types: Iterable[str] | None = None,
+        limit: int = 1000,
+        max_visits: int | None = None,
+        as_of: AsOf = None,
+    ) -> Traversal:
+        """Entities up to ``depth`` hops away, in one query.
+
+        ``upstream``/``downstream`` follow the lineage flow the schema declares;
+        ``out``/``in``/``both`` follow edges as stored. ``relationships`` and
+        ``types`` narrow what is followed and what is returned.
+        """
+        if not 1 <= depth <= MAX_DEPTH:
+            raise LimitExceeded(f"depth must be between 1 and {MAX_DEPTH}, got {depth}")
+        if not 1 <= limit <= MAX_RESULTS:
+            raise LimitExceeded(f"limit must be between 1 and {MAX_RESULTS}, got {limit}")
+        out, inward = self._labels_for(direction, relationships)
+        type_names = None
+        if types is not None:
+            type_names = [self.schema.type(name).name for name in types]
+        # Each node can enter the walk once per depth, so this budget always
+        # reaches ``limit`` distinct nodes before it runs out.
+        budget = max(max_visits or MIN_VISITS, (limit + 1) * (depth + 1))
+        uri = self._uri(uri)
+        with self.engine.connect() as conn:
+            start = node_id(conn, uri)
+            if start is None:
+                raise NotFound(f"no entity {uri}")
+            nodes, partial = walk(
+                conn,
+                start,
+                out_labels=self.labels.ids(out),
+                in_labels=self.labels.ids(inward),
+                depth=depth,
+                limit=limit,
+                budget=budget,
+                types=type_names,
+                as_of=resolve_as_of(conn, as_of),
+            )
+        return Traversal(uri, tuple(nodes), partial)
+
+    def _labels_for(
+        self, direction: TraverseDirection, relationships: Iterable[str] | None
+    ) -> tuple[set[str], set[str]]:
+        if direction in ("upstream", "downstream"):
+            out, inward = self.schema.lineage_labels(direction)
+        elif direction in ("out", "in", "both"):
+            every = set(self.schema.labels)
+            out = every if direction in ("out", "both") else set()
+            inward = every if direction in ("in", "both") else set()
+        else:
+            raise ValidationError(
+                f"direction must be upstream, downstream, out, in or both, got {direction!r}"
+            )
+        if relationships is not None:
+            named_out, named_in = self.schema.labels_named(relationships)
+            if direction in ("upstream", "downstream"):
+                allowed = named_out | named_in
+                out, inward = out & allowed, inward & allowed
+            else:
+                out, inward = out & named_out, inward & named_in
+        return out, inward
+
+    # -- the change feed -------------------------------------------------------
+
+    def changes_since(self, cursor: int, limit: int = 1000) -> list[Change]:
+        """Committed transactions after ``cursor``, in commit order."""
+        with self.engine.connect() as conn:
+            return feed.changes_since(conn, cursor, limit)
+
+    def cursor(self, name: str) -> int:
+        """Where the named feed reader got to (0 if it never saved)."""
+        with self.engine.connect() as conn:
+            return feed.cursor_position(conn, name)
+
+    def save_cursor(self, name: str, position: int) -> None:
+        with self.engine.begin() as conn:
+            feed.save_cursor(conn, name, position)
+
+    def last_tx(self) -> int:
+        with self.engine.connect() as conn:
+            return feed.last_tx(conn)
+
+    # -- overview --------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by type and state, edges, transactions, and feed readers."""
+        with self.engine.connect() as conn:
+            by_type: dict[str, dict[str, int]] = {}
+            rows = conn.execute(
+                sa.select(t.entity.c.type, t.entity.c.state, sa.func.count()).group_by(
+                    t.entity.c.type, t.entity.c.state
+                )
+            )
+            for type_, state, count in rows:
+                by_type.setdefault(type_, {})[state] = count
+            edges = conn.execute(sa.select(sa.func.count()).select_from(t.edge)).scalar_one()
+            last = conn.execute(sa.select(t.tx).order_by(t.tx.c.id.desc()).limit(1)).first()
+            return {
+                "backend": self.backend,
+                "entities": sum(sum(s.values()) for s in by_type.values()),
+                "entities_by_type": dict(sorted(by_type.items())),
+                "edges": edges,
+                "last_tx": None if last is None else {"id": last.id, "at": last.at.isoformat()},
+                "cursors": feed.cursors(conn),
+                "schema_revision": migrate.head_revision(),
+            }

@@ -1,0 +1,562 @@
+"""The one write path: every change to the graph is a transaction through here.
+
+A transaction gets the next id under a lock held until commit (SQLite's write
+lock, a PostgreSQL advisory lock), so ids follow commit order and a feed reader
+reading ``tx > cursor`` never skips a commit. It diffs what it is given against
+the current projection and writes only what changed: a new version closes the
+old one (``tx_to``), nothing is updated in place, and a transaction that
+changes nothing is rolled back and leaves no trace.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from mlgraph.catalog.entity import Entity, LifecycleState
+from mlgraph.catalog.schema import Relationship, Schema
+from mlgraph.catalog.validation import OWNERS, canonical, target_type, validate_entity
+from mlgraph.errors import ValidationError
+from mlgraph.store import tables as t
+from mlgraph.store.engine import WRITE
+from mlgraph.store.labels import Labels
+from mlgraph.store.records import Edge, Op, Provenance, TxReport
+
+TX_LOCK = 0x6D6C6702  # advisory lock id serializing transactions on PostgreSQL
+CHUNK = 5000  # bound parameters per IN (...) lookup
+
+EdgeKey = tuple[int, int, int]  # (src node, label id, dst node)
+
+
+@dataclass(slots=True)
+class Current:
+    """An entity's row in the current projection."""
+
+    node: int
+    type: str
+    state: str
+    name: str | None
+    description: str | None
+    doc: dict[str, Any]
+
+    def content(self) -> tuple[Any, ...]:
+        return (self.type, self.state, self.name, self.description, self.doc)
+
+
+def entity_doc(schema: Schema, entity: Entity) -> dict[str, Any]:
+    """The JSON document a version stores besides its columns (owners and references are edges)."""
+    etype = schema.type(entity.type)
+    return {
+        "tags": dict(sorted(entity.tags.items())),
+        "attributes": {k: etype.fields[k].to_json(v) for k, v in sorted(entity.attributes.items())},
+        "source_created_at": _iso(entity.source_created_at),
+        "source_updated_at": _iso(entity.source_updated_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+@dataclass(slots=True)
+class _EdgeWant:
+    origin: str
+    provenance: dict[str, Any] | None
+
+
+@dataclass
+class _Plan:
+    """What one transaction will write, worked out before writing anything."""
+
+    entities: dict[str, tuple[str, str, str | None, str | None, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # uri -> (type, state, name, description, doc)
+    retract: set[str] = field(default_factory=set)
+    stubs: int = 0
+    # (src uri, label, dst uri) -> wanted state, or None to retract
+    edges: dict[tuple[str, str, str], _EdgeWant | None] = field(default_factory=dict)
+    reconcile: dict[str, set[str]] = field(default_factory=dict)  # src uri -> labels stated in full
+
+
+class Transactor:
+    """Writes transactions; one per process (it serializes its own callers too)."""
+
+    def __init__(self, engine: Engine, schema: Schema, labels: Labels) -> None:
+        self.engine = engine
+        self.schema = schema
+        self.labels = labels
+        self._lock = threading.Lock()
+
+    def transact(
+        self,
+        *,
+        upsert: Iterable[Entity] = (),
+        retract: Iterable[str] = (),
+        assert_edges: Iterable[Edge] = (),
+        retract_edges: Iterable[Edge] = (),
+        provenance: Provenance | None = None,
+        at: datetime | None = None,
+    ) -> TxReport:
+        """Apply everything given atomically, as one transaction, or nothing.
+
+        Raises ValidationError (and writes nothing) when any part does not fit
+        the schema.
+        """
+        entities = self._validated(upsert)
+        retracting = {canonical(self.schema, u, "retract") for u in retract}
+        if both := retracting & entities.keys():
+            raise ValidationError(f"{sorted(both)[0]} is both upserted and retracted")
+        adds = [self._edge(e, "assert") for e in assert_edges]
+        removes = [self._edge(e, "retract") for e in retract_edges]
+        provenance = provenance or Provenance()
+
+        with self._lock, self.engine.connect().execution_options(**{WRITE: True}) as conn:
+            trans = conn.begin()
+            try:
+                report = _Write(conn, self.schema, self.labels).run(
+                    entities, retracting, adds, removes, provenance, at
+                )
+            except BaseException:
+                trans.rollback()
+                raise
+            if report.changed:
+                trans.commit()
+            else:
+                trans.rollback()
+            return report
+
+    def purge(self, uri: str, provenance: Provenance | None = None) -> TxReport:
+        """Delete every trace of an entity: versions, edges, feed entries.
+
+        The feed keeps one ``purge`` entry naming the URI so that followers
+        (the search index, the percolator) drop it too.
+        """
+        uri = canonical(self.schema, uri, "purge")
+        provenance = provenance or Provenance()
+        with self._lock, self.engine.connect().execution_options(**{WRITE: True}) as conn:
+            with conn.begin():
+                node = conn.execute(sa.select(t.node.c.id).where(t.node.c.uri == uri)).scalar()
+                if node is None:
+                    return TxReport(None, None)
+                tx, at = _open_tx(conn, provenance, None)
+                for table in (t.edge, t.edge_version):
+                    conn.execute(
+                        table.delete().where(sa.or_(table.c.src == node, table.c.dst == node))
+                    )
+                conn.execute(t.entity.delete().where(t.entity.c.node == node))
+                conn.execute(t.entity_version.delete().where(t.entity_version.c.node == node))
+                conn.execute(
+                    t.change.delete().where(sa.or_(t.change.c.uri == uri, t.change.c.other == uri))
+                )
+                conn.execute(t.node.delete().where(t.node.c.id == node))
+                conn.execute(
+                    t.change.insert(),
+                    [{"tx": tx, "seq": 0, "kind": "entity", "op": Op.PURGE, "uri": uri}],
+                )
+            return TxReport(tx, at, entities_retracted=1)
+
+    def _validated(self, upsert: Iterable[Entity]) -> dict[str, Entity]:
+        out: dict[str, Entity] = {}
+        for entity in upsert:
+            valid = validate_entity(self.schema, entity)
+            if valid.uri in out:
+                raise ValidationError(f"{valid.uri} is upserted twice in one transaction")
+            out[valid.uri] = valid
+        return out
+
+    def _edge(self, edge: Edge, what: str) -> Edge:
+        where = f"{what} edge {edge.src} --{edge.rel}--> {edge.dst}"
+        if edge.origin not in ("asserted", "inferred"):
+            raise ValidationError(f"{where}: origin must be 'asserted' or 'inferred'")
+        return Edge(
+            canonical(self.schema, edge.src, where),
+            edge.rel,
+            canonical(self.schema, edge.dst, where),
+            edge.origin,
+            edge.provenance,
+        )
+
+
+def _open_tx(conn: Connection, provenance: Provenance, at: datetime | None) -> tuple[int, datetime]:
+    """Take the transaction lock and the next id; time never runs backwards."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": TX_LOCK})
+    last = conn.execute(sa.select(t.tx.c.id, t.tx.c.at).order_by(t.tx.c.id.desc()).limit(1)).first()
+    now = at or datetime.now(UTC)
+    tx = 1 if last is None else last.id + 1
+    if last is not None and last.at > now:
+        now = last.at
+    conn.execute(
+        t.tx.insert(),
+        {
+            "id": tx,
+            "at": now,
+            "source": provenance.source,
+            "event_id": provenance.event_id,
+            "actor": provenance.actor,
+        },
+    )
+    return tx, now
+
+
+def chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class _Write:
+    """One transaction's work: read what is there, plan, then write the difference."""
+
+    def __init__(self, conn: Connection, schema: Schema, labels: Labels) -> None:
+        self.conn = conn
+        self.schema = schema
+        self.labels = labels
+
+    def run(
+        self,
+        entities: Mapping[str, Entity],
+        retracting: set[str],
+        adds: list[Edge],
+        removes: list[Edge],
+        provenance: Provenance,
+        at: datetime | None,
+    ) -> TxReport:
+        tx, at = _open_tx(self.conn, provenance, at)
+        uris = set(entities) | retracting
+        for e in entities.values():
+            uris.update(e.owners)
+            for targets in e.references.values():
+                uris.update(targets)
+        for edge in (*adds, *removes):
+            uris.update((edge.src, edge.dst))
+        ids = self.node_ids(uris)
+        current = self.current(ids.values())
+        by_uri = {uri: current[n] for uri, n in ids.items() if n in current}
+
+        plan = self.plan(entities, retracting, adds, removes, by_uri)
+        return self.write(tx, at, plan, ids, by_uri)
+
+    # -- reading what is there -------------------------------------------------
+
+    def node_ids(self, uris: Iterable[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for part in chunks(sorted(uris)):
+            rows = self.conn.execute(
+                sa.select(t.node.c.uri, t.node.c.id).where(t.node.c.uri.in_(part))
+            )
+            found.update(iter(rows.tuples()))
+        return found
+
+    def current(self, nodes: Iterable[int]) -> dict[int, Current]:
+        out: dict[int, Current] = {}
+        e = t.entity
+        for part in chunks(list(nodes)):
+            rows = self.conn.execute(
+                sa.select(e.c.node, e.c.type, e.c.state, e.c.name, e.c.description, e.c.doc).where(
+                    e.c.node.in_(part)
+                )
+            )
+            for r in rows:
+                out[r.node] = Current(r.node, r.type, r.state, r.name, r.description, r.doc)
+        return out
+
+    def edges_touching(self, nodes: list[int], *, incoming: bool) -> dict[EdgeKey, _EdgeWant]:
+        out: dict[EdgeKey, _EdgeWant] = {}
+        e = t.edge
+        for part in chunks(nodes):
+            where: sa.ColumnElement[bool] = e.c.src.in_(part)
+            if incoming:
+                where = sa.or_(where, e.c.dst.in_(part))
+            rows = self.conn.execute(
+                sa.select(e.c.src, e.c.label, e.c.dst, e.c.origin, e.c.provenance).where(where)
+            )
+            for r in rows:
+                out[(r.src, r.label, r.dst)] = _EdgeWant(r.origin, r.provenance)
+        return out
+
+    # -- planning --------------------------------------------------------------
+
+    def plan(
+        self,
+        entities: Mapping[str, Entity],
+        retracting: set[str],
+        adds: list[Edge],
+        removes: list[Edge],
+        by_uri: Mapping[str, Current],
+    ) -> _Plan:
+        plan = _Plan()
+        types = {uri: c.type for uri, c in by_uri.items()}
+        types.update({uri: e.type for uri, e in entities.items()})
+
+        for uri, entity in entities.items():
+            cur = by_uri.get(uri)
+            if entity.state is LifecycleState.STUB and cur is not None:
+                continue  # a stub only says "this exists"; it never overwrites
+            if cur is not None and cur.type != entity.type and cur.state != LifecycleState.STUB:
+                raise ValidationError(
+                    f"{uri} is a {cur.type}; it cannot become a {entity.type} (retract it first)"
+                )
+            content = (
+                entity.type,
+                entity.state.value,
+                entity.name,
+                entity.description,
+                entity_doc(self.schema, entity),
+            )
+            if cur is None or cur.content() != content:
+                plan.entities[uri] = content
+            if entity.state is LifecycleState.HYDRATED:
+                self.plan_references(plan, entity, retracting, by_uri, types)
+
+        for edge in adds:
+            rel = self.declared(edge, types)
+            self.need_target(
+                plan, rel, edge.dst, retracting, by_uri, types, f"edge from {edge.src}"
+            )
+            plan.edges[(edge.src, rel.label, edge.dst)] = _EdgeWant(edge.origin, edge.provenance)
+        for edge in removes:
+            rel = self.declared(edge, types)
+            plan.edges[(edge.src, rel.label, edge.dst)] = None
+
+        plan.retract = {uri for uri in retracting if uri in by_uri}
+        return plan
+
+    def plan_references(
+        self,
+        plan: _Plan,
+        entity: Entity,
+        retracting: set[str],
+        by_uri: Mapping[str, Current],
+        types: dict[str, str],
+    ) -> None:
+        etype = self.schema.type(entity.type)
+        stated = {OWNERS: entity.owners, **entity.references}
+        labels = plan.reconcile.setdefault(entity.uri, set())
+        for name, targets in stated.items():
+            rel = etype.relationship(name).declarations[0]
+            labels.add(rel.label)
+            for dst in targets:
+                self.need_target(plan, rel, dst, retracting, by_uri, types, f"{entity.uri}.{name}")
+                plan.edges[(entity.uri, rel.label, dst)] = _EdgeWant("asserted", None)
+
+    def declared(self, edge: Edge, types: Mapping[str, str]) -> Relationship:
+        src_type = types.get(edge.src)
+        if src_type is None:
+            raise ValidationError(f"edge source {edge.src} is not in the store")
+        view = self.schema.type(src_type).relationship(edge.rel)
+        if view.direction != "out":
+            decl = view.declarations[0]
+            raise ValidationError(
+                f"{src_type}.{edge.rel} is the inverse of {decl.label}; "
+                f"state the edge from the {decl.source}"
+            )
+        return view.declarations[0]
+
+    def need_target(
+        self,
+        plan: _Plan,
+        rel: Relationship,
+        dst: str,
+        retracting: set[str],
+        by_uri: Mapping[str, Current],
+        types: dict[str, str],
+        where: str,
+    ) -> None:
+        """Check an edge target's type; create a stub if the store does not have it."""
+        if dst in retracting:
+            raise ValidationError(f"{where} points to {dst}, which this transaction retracts")
+        have = types.get(dst)
+        if have is None:
+            stub_type = target_type(self.schema, rel, dst, where)
+            types[dst] = stub_type
+            plan.entities[dst] = (stub_type, LifecycleState.STUB.value, None, None, empty_doc())
+            plan.stubs += 1
+        elif have not in rel.targets:
+            raise ValidationError(
+                f"{where}: {dst} is a {have}; {rel.label} points to {'/'.join(rel.targets)}"
+            )
+
+    # -- writing ---------------------------------------------------------------
+
+    def write(
+        self, tx: int, at: datetime, plan: _Plan, ids: dict[str, int], by_uri: Mapping[str, Current]
+    ) -> TxReport:
+        changes: list[dict[str, Any]] = []
+        # Asserted edges end at entities that exist or are being written (stubs included).
+        ids.update(self.insert_nodes([u for u in plan.entities if u not in ids]))
+
+        # Entities: close the open version, write the new one, swap the projection.
+        replaced = [ids[u] for u in plan.entities if u in by_uri]
+        gone = [by_uri[u].node for u in plan.retract]
+        self.close_entities(tx, replaced + gone)
+        rows = [
+            {
+                "node": ids[u],
+                "type": c[0],
+                "state": c[1],
+                "name": c[2],
+                "description": c[3],
+                "doc": c[4],
+            }
+            for u, c in plan.entities.items()
+        ]
+        if rows:
+            self.conn.execute(
+                t.entity_version.insert(), [{**r, "tx_from": tx, "tx_to": None} for r in rows]
+            )
+            self.conn.execute(t.entity.insert(), [{**r, "tx": tx} for r in rows])
+        for u in plan.entities:
+            changes.append(
+                {"kind": "entity", "op": Op.UPDATE if u in by_uri else Op.CREATE, "uri": u}
+            )
+        for u in sorted(plan.retract):
+            changes.append({"kind": "entity", "op": Op.RETRACT, "uri": u})
+
+        asserted, retracted = self.write_edges(tx, plan, ids, gone, changes)
+        if not changes:
+            return TxReport(None, None)
+        self.conn.execute(
+            t.change.insert(),
+            [
+                {"tx": tx, "seq": i, "label": None, "other": None, **c}
+                for i, c in enumerate(changes)
+            ],
+        )
+        return TxReport(
+            tx,
+            at,
+            entities_written=len(plan.entities) - plan.stubs,
+            entities_retracted=len(plan.retract),
+            stubs_created=plan.stubs,
+            edges_asserted=asserted,
+            edges_retracted=retracted,
+        )
+
+    def insert_nodes(self, uris: list[str]) -> dict[str, int]:
+        if not uris:
+            return {}
+        uris = list(dict.fromkeys(uris))
+        rows = self.conn.execute(
+            t.node.insert().returning(t.node.c.uri, t.node.c.id, sort_by_parameter_order=True),
+            [{"uri": u} for u in uris],
+        )
+        return dict(iter(rows.tuples()))
+
+    def close_entities(self, tx: int, nodes: list[int]) -> None:
+        if not nodes:
+            return
+        v = t.entity_version
+        for part in chunks(nodes):
+            self.conn.execute(
+                v.update().where(v.c.node.in_(part), v.c.tx_to.is_(None)).values(tx_to=tx)
+            )
+            self.conn.execute(t.entity.delete().where(t.entity.c.node.in_(part)))
+
+    def write_edges(
+        self,
+        tx: int,
+        plan: _Plan,
+        ids: Mapping[str, int],
+        gone: list[int],
+        changes: list[dict[str, Any]],
+    ) -> tuple[int, int]:
+        sources = [ids[u] for u in plan.reconcile if u in ids]
+        sources += [ids[src] for src, _, _ in plan.edges if src in ids]
+        existing = self.edges_touching(sorted(set(sources)), incoming=False) if sources else {}
+        if gone:
+            existing.update(self.edges_touching(gone, incoming=True))
+
+        wanted: dict[EdgeKey, _EdgeWant | None] = {}
+        # Relationships stated in full: what is there and not stated goes.
+        reconcile = {
+            ids[u]: {self.labels.id(lb) for lb in lbs} for u, lbs in plan.reconcile.items()
+        }
+        for key, have in existing.items():
+            if have.origin == "asserted" and key[1] in reconcile.get(key[0], ()):
+                wanted[key] = None
+        for (src, lb, dst), want in plan.edges.items():
+            if src in ids and dst in ids:  # retracting an edge between unknown nodes: nothing to do
+                wanted[(ids[src], self.labels.id(lb), ids[dst])] = want
+        gone_set = set(gone)
+        for key in existing:
+            if key[0] in gone_set or key[2] in gone_set:
+                wanted[key] = None
+
+        close: list[EdgeKey] = []
+        open_: list[tuple[EdgeKey, _EdgeWant]] = []
+        for key, want in wanted.items():
+            now = existing.get(key)
+            if want is None:
+                if now is not None:
+                    close.append(key)
+            elif now is None:
+                open_.append((key, want))
+            elif (now.origin, now.provenance) != (want.origin, want.provenance):
+                close.append(key)
+                open_.append((key, want))
+
+        uri_of = {n: u for u, n in ids.items()}
+        if close:
+            ev, e = t.edge_version, t.edge
+            params = [{"s": s, "l": lb, "d": d} for s, lb, d in close]
+            self.conn.execute(
+                ev.update()
+                .where(
+                    ev.c.src == sa.bindparam("s"),
+                    ev.c.label == sa.bindparam("l"),
+                    ev.c.dst == sa.bindparam("d"),
+                    ev.c.tx_to.is_(None),
+                )
+                .values(tx_to=tx),
+                params,
+            )
+            self.conn.execute(
+                e.delete().where(
+                    e.c.src == sa.bindparam("s"),
+                    e.c.label == sa.bindparam("l"),
+                    e.c.dst == sa.bindparam("d"),
+                ),
+                params,
+            )
+        reopened = {k for k, _ in open_}
+        for key in close:
+            if key not in reopened:
+                changes.append(self.edge_change(Op.RETRACT, key, uri_of))
+        if open_:
+            rows = [
+                {"src": s, "label": lb, "dst": d, "origin": w.origin, "provenance": w.provenance}
+                for (s, lb, d), w in open_
+            ]
+            self.conn.execute(
+                t.edge_version.insert(), [{**r, "tx_from": tx, "tx_to": None} for r in rows]
+            )
+            self.conn.execute(t.edge.insert(), [{**r, "tx": tx} for r in rows])
+            for key, _ in open_:
+                changes.append(self.edge_change(Op.ASSERT, key, uri_of))
+        return len(open_), len(close) - len(reopened & set(close))
+
+    def edge_change(self, op: Op, key: EdgeKey, uri_of: Mapping[int, str]) -> dict[str, Any]:
+        src, lb, dst = key
+        return {
+            "kind": "edge",
+            "op": op,
+            "uri": self.uri(src, uri_of),
+            "label": self.labels.name(lb),
+            "other": self.uri(dst, uri_of),
+        }
+
+    def uri(self, node: int, uri_of: Mapping[int, str]) -> str:
+        if node in uri_of:
+            return uri_of[node]
+        found = self.conn.execute(sa.select(t.node.c.uri).where(t.node.c.id == node)).scalar_one()
+        return str(found)
+
+
+def empty_doc() -> dict[str, Any]:
+    return {"tags": {}, "attributes": {}, "source_created_at": None, "source_updated_at": None}
