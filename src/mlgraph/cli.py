@@ -156,3 +156,7 @@ def db_upgrade() -> None:
         console.print(f"store at revision {migrate.current_revision(engine)}")
     finally:
         engine.dispose()
+
+
+if __name__ == "__main__":
+    app()

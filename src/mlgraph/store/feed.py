@@ -56,4 +56,4 @@ def save_cursor(conn: Connection, name: str, position: int) -> None:
 
 
 def cursors(conn: Connection) -> dict[str, int]:
-    return dict(iter(conn.execute(sa.select(t.cursor.c.name, t.cursor.c.position)).tuples()))
+    return dict(iter(conn.execute(sa.select(t.cursor.c.name, t.cursor.c.position))))

@@ -16,10 +16,10 @@ class Labels:
 
     def __init__(self, engine: Engine, names: Iterable[str]) -> None:
         with engine.begin() as conn:
-            known = dict(iter(conn.execute(sa.select(t.label.c.name, t.label.c.id)).tuples()))
+            known = dict(iter(conn.execute(sa.select(t.label.c.name, t.label.c.id))))
             if missing := [n for n in names if n not in known]:
                 conn.execute(t.label.insert(), [{"name": n} for n in missing])
-                known = dict(iter(conn.execute(sa.select(t.label.c.name, t.label.c.id)).tuples()))
+                known = dict(iter(conn.execute(sa.select(t.label.c.name, t.label.c.id))))
         self._ids: dict[str, int] = known
         self._names: dict[int, str] = {i: n for n, i in known.items()}
 

@@ -175,17 +175,10 @@ class Reader:
             )
         ).all()
         others = {e.dst if e.src == node else e.src for e in edges}
-        uris = (
-            dict(
-                iter(
-                    conn.execute(
-                        sa.select(t.node.c.id, t.node.c.uri).where(t.node.c.id.in_(others))
-                    ).tuples()
-                )
-            )
-            if others
-            else {}
-        )
+        uris: dict[int, str] = {}
+        if others:
+            query = sa.select(t.node.c.id, t.node.c.uri).where(t.node.c.id.in_(others))
+            uris = {n: u for n, u in conn.execute(query)}
 
         added: dict[int, list[EdgeChange]] = defaultdict(list)
         removed: dict[int, list[EdgeChange]] = defaultdict(list)

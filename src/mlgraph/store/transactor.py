@@ -250,7 +250,7 @@ class _Write:
             rows = self.conn.execute(
                 sa.select(t.node.c.uri, t.node.c.id).where(t.node.c.uri.in_(part))
             )
-            found.update(iter(rows.tuples()))
+            found.update(iter(rows))
         return found
 
     def current(self, nodes: Iterable[int]) -> dict[int, Current]:
@@ -446,7 +446,7 @@ class _Write:
             t.node.insert().returning(t.node.c.uri, t.node.c.id, sort_by_parameter_order=True),
             [{"uri": u} for u in uris],
         )
-        return dict(iter(rows.tuples()))
+        return dict(iter(rows))
 
     def close_entities(self, tx: int, nodes: list[int]) -> None:
         if not nodes:

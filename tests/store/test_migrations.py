@@ -1,0 +1,20 @@
+"""The Alembic migrations create exactly the tables the code declares."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from mlgraph.store import Store, migrate
+from mlgraph.store.tables import metadata
+
+
+def test_migrations_match_the_declared_tables(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diffs == []
+
+
+def test_upgrading_again_is_a_no_op(store: Store) -> None:
+    migrate.upgrade(store.engine)
+    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0001"
