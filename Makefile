@@ -5,6 +5,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+CODE := $(wildcard src tests bench)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
@@ -26,11 +27,11 @@ demo: install  ## run mlgraph on the embedded default (SQLite in ./.mlgraph)
 serve: demo
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 
 typecheck: install
-	$(BIN)/mypy
+	$(BIN)/mypy $(CODE)
 
 pytest: install
 	$(BIN)/pytest
