@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import mlgraph.ingest.tables  # noqa: F401 - the inbox tables are truncated too
 from mlgraph.catalog import Schema, load_schema
 from mlgraph.store import Store
 from mlgraph.store.engine import create_engine

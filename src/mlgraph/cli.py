@@ -13,7 +13,7 @@ from rich.table import Table
 
 from mlgraph.config import CONFIG_ENV, Settings
 from mlgraph.errors import MlgraphError
-from mlgraph.runtime import open_store
+from mlgraph.runtime import Service, open_store
 
 app = typer.Typer(help="mlgraph: the metadata service for ML platforms.", no_args_is_help=True)
 db = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -60,12 +60,12 @@ def serve(
     from mlgraph.api import create_app
 
     settings = _settings()
-    store = open_store(settings)
+    service = Service.open(settings)
     host, port = host or settings.host, port or settings.port
-    console.print(f"mlgraph on [bold]http://{host}:{port}[/bold]  store: {store.backend}")
+    console.print(f"mlgraph on [bold]http://{host}:{port}[/bold]  store: {service.store.backend}")
     console.print(f"  curl http://{host}:{port}/healthz")
     console.print(f"  curl http://{host}:{port}/v1/summary")
-    uvicorn.run(create_app(store), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(service), host=host, port=port, log_level="info")
 
 
 @app.command()

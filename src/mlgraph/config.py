@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     uri_scheme: str = Field(DEFAULT_SCHEME, description="The scheme of entity URIs.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    sources: dict[str, str] = Field(
+        default_factory=dict,
+        description='Base URLs by source name, e.g. {"registry": "http://registry:8080"}; '
+        "default: the reference sources on 127.0.0.1:9101-9106.",
+    )
+    connectors_dir: Path | None = Field(None, description="A folder of YAML connectors to add.")
+    workers: bool = Field(True, description="Run hydration workers in the API process.")
+    max_attempts: int = Field(8, ge=1, description="Hydration attempts before dead-lettering.")
+    source_concurrency: int = Field(16, ge=1, description="Requests in flight per source.")
+    source_rate_per_s: float = Field(500.0, gt=0, description="Requests per second per source.")
+    source_timeout_s: float = Field(5.0, gt=0, description="Timeout of one source request.")
 
     @field_validator("store_url")
     @classmethod

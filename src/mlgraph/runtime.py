@@ -1,9 +1,22 @@
-"""Turning settings into the running parts: the schema and the store."""
+"""Turning settings into the running parts: store, connectors, inbox, workers."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
 from mlgraph.catalog.schema import Schema, load_schema
 from mlgraph.config import Settings
+from mlgraph.connectors import Connectors, load_connectors
+from mlgraph.ingest.fetcher import Fetcher, FetchPolicy
+from mlgraph.ingest.hydrator import Hydrator, RetryPolicy
+from mlgraph.ingest.inbox import Accepted, Inbox
+from mlgraph.ingest.intake import Intake
+from mlgraph.ingest.worker import Worker, WorkerPolicy
 from mlgraph.store import Store
 
 
@@ -13,3 +26,62 @@ def open_schema(settings: Settings) -> Schema:
 
 def open_store(settings: Settings) -> Store:
     return Store.open(settings.resolved_store_url, open_schema(settings))
+
+
+class Service:
+    """The store and everything that feeds it, as one process runs them."""
+
+    def __init__(self, settings: Settings, store: Store, connectors: Connectors) -> None:
+        self.settings = settings
+        self.store = store
+        self.connectors = connectors
+        self.inbox = Inbox(store.engine)
+        self.intake = Intake(self.inbox, connectors)
+        self.worker: Worker | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Service:
+        store = open_store(settings)
+        connectors = load_connectors(store.schema, settings.sources, settings.connectors_dir)
+        return cls(settings, store, connectors)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def accept(self, body: Any) -> Accepted:
+        """Durably accept events (blocking: call it from a thread in async code)."""
+        return self.intake.accept(body)
+
+    def wake_workers(self) -> None:
+        """Tell the worker new events wait (call from the event loop's thread)."""
+        if self.worker is not None:
+            self.worker.wake.set()
+
+    def fetch_policy(self) -> FetchPolicy:
+        s = self.settings
+        return FetchPolicy(
+            concurrency=s.source_concurrency, rate_per_s=s.source_rate_per_s,
+            timeout_s=s.source_timeout_s,
+        )  # fmt: skip
+
+    @asynccontextmanager
+    async def fetching(self) -> AsyncIterator[Fetcher]:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+        async with httpx.AsyncClient(limits=limits) as http:
+            yield Fetcher(http, self.fetch_policy())
+
+    @asynccontextmanager
+    async def running_workers(self) -> AsyncIterator[Worker]:
+        """Hydration workers running in this event loop until the block ends."""
+        async with self.fetching() as fetcher:
+            policy = WorkerPolicy(retry=RetryPolicy(max_attempts=self.settings.max_attempts))
+            worker = Worker(self.inbox, Hydrator(self.store, self.connectors, fetcher), policy)
+            stop = asyncio.Event()
+            task = asyncio.create_task(worker.run(stop))
+            self.worker = worker
+            try:
+                yield worker
+            finally:
+                stop.set()
+                await task
+                self.worker = None

@@ -3,14 +3,15 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from mlgraph.api import create_app
+from mlgraph.runtime import Service
 from mlgraph.store import Store
 from mlgraph.store.engine import create_engine
 from tests.builders import entity
 
 
-def test_health_readiness_and_summary(store: Store) -> None:
+def test_health_readiness_and_summary(service: Service, store: Store) -> None:
     store.transact(upsert=[entity("Dataset", "d", owners=["aip://user/identity/alice"])])
-    with TestClient(create_app(store)) as client:
+    with TestClient(create_app(service)) as client:
         assert client.get("/healthz").json()["status"] == "ok"
         assert client.get("/readyz").json() == {"status": "ready", "last_tx": 1}
         summary = client.get("/v1/summary").json()
@@ -20,8 +21,8 @@ def test_health_readiness_and_summary(store: Store) -> None:
     assert summary["backend"] == store.backend
 
 
-def test_readiness_fails_when_the_store_is_unreachable(store: Store) -> None:
-    app = create_app(store)
+def test_readiness_fails_when_the_store_is_unreachable(service: Service, store: Store) -> None:
+    app = create_app(service)
     store.engine.dispose()
     store.engine = create_engine("postgresql://postgres@127.0.0.1:1/nowhere")  # nothing listens
     with TestClient(app) as client:

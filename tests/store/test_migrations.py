@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+import mlgraph.ingest.tables  # noqa: F401 - registers the inbox tables on the metadata
 from mlgraph.store import Store, migrate
 from mlgraph.store.tables import metadata
 
@@ -17,4 +18,4 @@ def test_migrations_match_the_declared_tables(store: Store) -> None:
 
 def test_upgrading_again_is_a_no_op(store: Store) -> None:
     migrate.upgrade(store.engine)
-    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0001"
+    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0002"

@@ -1,9 +1,10 @@
-"""The FastAPI application: health and a summary of the store, for now."""
+"""The FastAPI application."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,18 +12,28 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mlgraph import __version__
+from mlgraph.api.dlq import router as dlq_router
+from mlgraph.api.events import router as events_router
 from mlgraph.errors import LimitExceeded, NotFound, ValidationError
-from mlgraph.store import Store
+from mlgraph.ingest.envelope import MalformedEvents
+from mlgraph.runtime import Service
 
 
-def create_app(store: Store) -> FastAPI:
+def create_app(service: Service, *, workers: bool | None = None) -> FastAPI:
+    """The API over ``service``; hydration workers run inside it unless ``workers`` is False."""
+    run_workers = service.settings.workers if workers is None else workers
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        store.close()
+        async with AsyncExitStack() as stack:
+            if run_workers:
+                await stack.enter_async_context(service.running_workers())
+            yield
+        service.close()
 
     app = FastAPI(title="mlgraph", version=__version__, lifespan=lifespan)
-    app.state.store = store
+    app.state.service = service
+    store = service.store
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
@@ -32,6 +43,21 @@ def create_app(store: Store) -> FastAPI:
     @app.exception_handler(LimitExceeded)
     async def _bad_request(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=422)
+
+    @app.exception_handler(MalformedEvents)
+    async def _malformed(_request: Request, exc: MalformedEvents) -> JSONResponse:
+        return JSONResponse(
+            {"error": "malformed events: nothing was accepted", "problems": exc.problems},
+            status_code=422,
+        )
+
+    @app.exception_handler(json.JSONDecodeError)
+    async def _not_json(_request: Request, exc: json.JSONDecodeError) -> JSONResponse:
+        return JSONResponse(
+            {"error": f"the request body is not JSON: {exc.msg} at line {exc.lineno} "
+                      f"column {exc.colno}"},
+            status_code=400,
+        )  # fmt: skip
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -49,7 +75,13 @@ def create_app(store: Store) -> FastAPI:
 
     @app.get("/v1/summary", tags=["store"])
     async def summary() -> dict[str, Any]:
-        """Entities by type and state, edges, the last transaction and feed cursors."""
-        return await run_in_threadpool(store.summary)
+        """Entities by type and state, edges, the last transaction, feed cursors, the inbox."""
+        data = await run_in_threadpool(store.summary)
+        stats = await run_in_threadpool(service.inbox.stats)
+        data["inbox"] = {"pending": stats.pending, "processing": stats.processing,
+                         "dead_letters": stats.dead_letters}  # fmt: skip
+        return data
 
+    app.include_router(events_router)
+    app.include_router(dlq_router)
     return app

@@ -1,0 +1,1 @@
+"""Event intake, the durable inbox, and the workers that hydrate from sources."""

@@ -1,0 +1,84 @@
+"""Hydration: fetch a subject's current state, normalize it, and transact it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+
+from mlgraph.connectors import Connectors, Subject
+from mlgraph.errors import MlgraphError
+from mlgraph.ingest.fetcher import Fetcher, SourceRefused, SourceUnavailable
+from mlgraph.ingest.inbox import Claim
+from mlgraph.store import Provenance, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    tx: int | None  # None when the source's state was already stored
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    reason: str
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    reason: str
+
+
+Outcome = Done | Retry | Dead
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay_s: float = 0.2
+    max_delay_s: float = 30.0
+
+    def delay(self, attempts: int, retry_after_s: float | None, rng: random.Random) -> float:
+        """Exponential backoff with jitter, never sooner than the source asked."""
+        backoff = min(self.max_delay_s, self.base_delay_s * 2**attempts)
+        jittered: float = backoff * rng.uniform(0.5, 1.0)
+        return max(jittered, retry_after_s or 0.0)
+
+
+class Hydrator:
+    def __init__(self, store: Store, connectors: Connectors, fetcher: Fetcher) -> None:
+        self.store = store
+        self.connectors = connectors
+        self.fetcher = fetcher
+
+    async def hydrate(self, claim: Claim) -> Outcome:
+        subject = Subject.from_key(claim.subject)
+        try:
+            connector = self.connectors.get(subject.source)
+            resource = connector.resources[subject.resource]
+        except (MlgraphError, KeyError) as exc:
+            return Dead(f"no connector for {claim.subject}: {exc}")
+        try:
+            payload = await self.fetcher.get(
+                connector, connector.url(subject), fresh_after=claim.last_received.timestamp()
+            )
+        except SourceUnavailable as exc:
+            return Retry(str(exc), exc.retry_after_s)
+        except SourceRefused as exc:
+            return Dead(str(exc))
+        provenance = Provenance(connector.name, claim.event_ids[-1], "hydrator")
+        try:
+            if payload is None:  # the source no longer has it
+                report = await asyncio.to_thread(
+                    self.store.transact, retract=connector.gone(subject), provenance=provenance
+                )
+            else:
+                entities = connector.normalize(resource, payload)
+                report = await asyncio.to_thread(
+                    self.store.transact, upsert=entities, provenance=provenance
+                )
+        except (MlgraphError, KeyError, TypeError, ValueError) as exc:
+            # The response does not fit: retrying the same response cannot help.
+            return Dead(f"{claim.subject}: cannot normalize the source's response: "
+                        f"{type(exc).__name__}: {exc}")  # fmt: skip
+        return Done(report.tx)

@@ -1,0 +1,273 @@
+"""The durable inbox: accepted events wait here until their subject is hydrated.
+
+An event is acknowledged only after its row is committed here, so a crash
+loses nothing: on start, rows left ``processing`` go back to ``pending``.
+Events carrying an id seen before are dropped (dedupe). All pending events for
+one subject are claimed together and hydrated once (coalescing). Events that
+keep failing move to ``dead_letter`` with the reason, and can be replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from mlgraph.ingest.tables import dead_letter, inbox
+from mlgraph.store.engine import WRITE
+from mlgraph.store.transactor import chunks
+
+PENDING, PROCESSING, DONE = "pending", "processing", "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One event to put in the inbox."""
+
+    event_id: str
+    subject: str
+    source: str | None
+    event_type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """One event for the dead-letter table straight away (e.g. an unknown type)."""
+
+    event_id: str
+    source: str | None
+    event_type: str | None
+    payload: dict[str, Any]
+    reason: str
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    accepted: int
+    duplicates: int
+    dead_lettered: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Every pending event of one subject, taken by a worker to hydrate once."""
+
+    subject: str
+    ids: tuple[int, ...]
+    event_ids: tuple[str, ...]
+    attempts: int
+    last_received: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    event_id: str
+    subject: str | None
+    source: str | None
+    event_type: str | None
+    payload: dict[str, Any]
+    reason: str
+    attempts: int
+    failed_at: datetime
+    replayed_at: datetime | None
+
+
+@dataclass
+class Stats:
+    pending: int = 0
+    processing: int = 0
+    done: int = 0
+    dead_letters: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Inbox:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _writing(self) -> Connection:
+        return self.engine.connect().execution_options(**{WRITE: True})
+
+    # -- accepting ---------------------------------------------------------------
+
+    def accept(self, entries: Sequence[Entry], rejected: Sequence[Rejected] = ()) -> Accepted:
+        """Store events durably; duplicates of known event ids are dropped."""
+        now = _now()
+        rows = [
+            {"event_id": e.event_id, "subject": e.subject, "source": e.source,
+             "event_type": e.event_type, "payload": e.payload, "received_at": now,
+             "status": PENDING, "attempts": 0, "not_before": now, "last_error": None}
+            for e in entries
+        ]  # fmt: skip
+        with self._writing() as conn, conn.begin():
+            inserted = self._insert_new(conn, rows)
+            if rejected:
+                conn.execute(
+                    dead_letter.insert(),
+                    [{"event_id": r.event_id, "subject": r.subject, "source": r.source,
+                      "event_type": r.event_type, "payload": r.payload, "reason": r.reason,
+                      "attempts": 0, "failed_at": now, "replayed_at": None} for r in rejected],
+                )  # fmt: skip
+        return Accepted(inserted, len(rows) - inserted, len(rejected))
+
+    def _insert_new(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        # Within one batch the first of a repeated id wins; across batches the table's
+        # unique index decides, without failing the batch.
+        unique = list({r["event_id"]: r for r in reversed(rows)}.values())[::-1]
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        inserted = 0
+        for part in chunks(unique, 1000):
+            stmt = insert(inbox).on_conflict_do_nothing(index_elements=["event_id"])
+            inserted += conn.execute(stmt, part).rowcount
+        return inserted
+
+    # -- working -----------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Put back what a stopped process had claimed; returns how many."""
+        with self._writing() as conn, conn.begin():
+            result = conn.execute(
+                inbox.update().where(inbox.c.status == PROCESSING).values(status=PENDING)
+            )
+        return result.rowcount
+
+    def claim(self, limit: int, now: datetime | None = None) -> list[Claim]:
+        """Take up to ``limit`` due subjects, each with all its pending events."""
+        now = now or _now()
+        with self._writing() as conn, conn.begin():
+            due = conn.execute(
+                sa.select(inbox.c.subject, sa.func.min(inbox.c.id).label("first"))
+                .where(inbox.c.status == PENDING, inbox.c.not_before <= now)
+                .group_by(inbox.c.subject)
+                .order_by("first")
+                .limit(limit)
+            ).all()
+            if not due:
+                return []
+            subjects = [d.subject for d in due]
+            rows = conn.execute(
+                sa.select(inbox.c.id, inbox.c.subject, inbox.c.event_id, inbox.c.attempts,
+                          inbox.c.received_at)
+                .where(inbox.c.status == PENDING, inbox.c.subject.in_(subjects))
+                .order_by(inbox.c.id)
+            ).all()  # fmt: skip
+            conn.execute(
+                inbox.update().where(inbox.c.id.in_([r.id for r in rows])).values(status=PROCESSING)
+            )
+        grouped: dict[str, list[Any]] = {s: [] for s in subjects}
+        for r in rows:
+            grouped[r.subject].append(r)
+        return [
+            Claim(
+                subject,
+                tuple(r.id for r in group),
+                tuple(r.event_id for r in group),
+                max(r.attempts for r in group),
+                max(r.received_at for r in group),
+            )
+            for subject, group in grouped.items()
+        ]
+
+    def done(self, claims: Iterable[Claim]) -> None:
+        ids = [i for c in claims for i in c.ids]
+        with self._writing() as conn, conn.begin():
+            for part in chunks(ids):
+                conn.execute(inbox.update().where(inbox.c.id.in_(part)).values(status=DONE))
+
+    def retry(self, claim: Claim, error: str, delay_s: float) -> None:
+        """Put a claim back to wait ``delay_s`` seconds, counting the attempt."""
+        with self._writing() as conn, conn.begin():
+            conn.execute(
+                inbox.update()
+                .where(inbox.c.id.in_(claim.ids))
+                .values(
+                    status=PENDING,
+                    attempts=inbox.c.attempts + 1,
+                    not_before=_now() + timedelta(seconds=delay_s),
+                    last_error=error[:2000],
+                )
+            )
+
+    def bury(self, claim: Claim, reason: str) -> None:
+        """Move a claim's events to the dead-letter table."""
+        now = _now()
+        with self._writing() as conn, conn.begin():
+            rows = conn.execute(sa.select(inbox).where(inbox.c.id.in_(claim.ids))).all()
+            conn.execute(
+                dead_letter.insert(),
+                [{"event_id": r.event_id, "subject": r.subject, "source": r.source,
+                  "event_type": r.event_type, "payload": r.payload, "reason": reason[:4000],
+                  "attempts": r.attempts + 1, "failed_at": now, "replayed_at": None}
+                 for r in rows],
+            )  # fmt: skip
+            conn.execute(inbox.delete().where(inbox.c.id.in_(claim.ids)))
+
+    def forget_done(self, older_than: timedelta) -> int:
+        """Drop handled events past the dedupe window."""
+        cutoff = _now() - older_than
+        with self._writing() as conn, conn.begin():
+            result = conn.execute(
+                inbox.delete().where(inbox.c.status == DONE, inbox.c.received_at < cutoff)
+            )
+        return result.rowcount
+
+    # -- looking -----------------------------------------------------------------
+
+    def stats(self) -> Stats:
+        with self.engine.connect() as conn:
+            counts: dict[str, int] = dict(
+                iter(
+                    conn.execute(
+                        sa.select(inbox.c.status, sa.func.count()).group_by(inbox.c.status)
+                    )
+                )
+            )
+            dead = conn.execute(
+                sa.select(sa.func.count()).where(dead_letter.c.replayed_at.is_(None))
+            ).scalar_one()
+        return Stats(
+            counts.get(PENDING, 0), counts.get(PROCESSING, 0), counts.get(DONE, 0), dead, counts
+        )
+
+    def dead_letters(self, limit: int = 100, *, include_replayed: bool = False) -> list[DeadLetter]:
+        query = sa.select(dead_letter).order_by(dead_letter.c.id).limit(limit)
+        if not include_replayed:
+            query = query.where(dead_letter.c.replayed_at.is_(None))
+        with self.engine.connect() as conn:
+            return [DeadLetter(**r._mapping) for r in conn.execute(query)]
+
+    def dead_letter(self, id: int) -> DeadLetter | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(dead_letter).where(dead_letter.c.id == id)).first()
+        return None if row is None else DeadLetter(**row._mapping)
+
+    def mark_replayed(self, ids: Iterable[int]) -> None:
+        with self._writing() as conn, conn.begin():
+            conn.execute(
+                dead_letter.update()
+                .where(dead_letter.c.id.in_(list(ids)))
+                .values(replayed_at=_now())
+            )
+
+    def has_pending(self, subject: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(inbox.c.id)
+                .where(inbox.c.subject == subject, inbox.c.status.in_([PENDING, PROCESSING]))
+                .limit(1)
+            ).first()
+        return found is not None
