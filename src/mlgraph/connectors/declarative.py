@@ -15,7 +15,7 @@ resources:
       name: name
       description: description
       owners: {emails: owner_emails}        # or {uris: …}
-      tags: {labels: labels}                # [{key, value}]; or {dict: …}
+      tags: {labels: labels}                # [{key, value}]; or {dict: …}; or {fields: {k: …}}
       attributes: {version: version, value_type: value_type}
       references:
         data: {ids: source_dataset_ids, type: Dataset, source: datasets}   # or {id: …}
@@ -216,12 +216,15 @@ class _Loader:
             owners = (how, self.expr(o[how], f"{at}.owners.{how}"))
         tags: tuple[str, Any] | None = None
         if "tags" in spec:
-            t = self.mapping(spec["tags"], f"{at}.tags")
-            if set(t) in ({"labels"}, {"dict"}):
-                how = next(iter(t))
-                tags = (how, self.expr(t[how], f"{at}.tags.{how}"))
+            t = self.mapping(spec["tags"], f"{at}.tags", {"labels", "dict", "fields"})
+            if len(t) != 1:
+                raise self.fail(f"{at}.tags", "give one of 'labels', 'dict' or 'fields'")
+            how = next(iter(t))
+            if how == "fields":
+                fields = self.mapping(t["fields"], f"{at}.tags.fields")
+                tags = (how, {k: self.expr(v, f"{at}.tags.fields.{k}") for k, v in fields.items()})
             else:
-                tags = ("fields", {k: self.expr(v, f"{at}.tags.{k}") for k, v in t.items()})
+                tags = (how, self.expr(t[how], f"{at}.tags.{how}"))
         attributes = {}
         for k, v in self.mapping(spec.get("attributes") or {}, f"{at}.attributes").items():
             if k not in etype.fields:

@@ -132,7 +132,8 @@ class Inbox:
         inserted = 0
         for part in chunks(unique, 1000):
             stmt = insert(inbox).on_conflict_do_nothing(index_elements=["event_id"])
-            inserted += conn.execute(stmt, part).rowcount
+            # RETURNING counts what went in on both backends (executemany rowcount does not).
+            inserted += len(conn.execute(stmt.returning(inbox.c.id), part).all())
         return inserted
 
     # -- working -----------------------------------------------------------------
