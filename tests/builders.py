@@ -13,11 +13,13 @@ def uri(type_name: str, id: str, source: str = "test") -> str:
     return format_uri(_SCHEMA.type(type_name).kind, source, id)
 
 
-def entity(type_name: str, id: str, **fields: Any) -> Entity:
+def entity(type_name: str, id: str, *, source: str = "test", **fields: Any) -> Entity:
     """A hydrated entity of ``type_name``; references may be given as single URIs."""
     refs = {
         k: (v,) if isinstance(v, str) else tuple(v) for k, v in fields.pop("references", {}).items()
     }
     owners = tuple(fields.pop("owners", ()))
     fields.setdefault("name", id)
-    return Entity(uri=uri(type_name, id), type=type_name, owners=owners, references=refs, **fields)
+    return Entity(
+        uri=uri(type_name, id, source), type=type_name, owners=owners, references=refs, **fields
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +20,8 @@ from mlgraph.runtime import Service, open_store
 app = typer.Typer(help="mlgraph: the metadata service for ML platforms.", no_args_is_help=True)
 db = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db, name="db")
+dlq = typer.Typer(help="Events that could not be hydrated.", no_args_is_help=True)
+app.add_typer(dlq, name="dlq")
 console = Console()
 errors = Console(stderr=True)
 
@@ -156,6 +160,93 @@ def db_upgrade() -> None:
         console.print(f"store at revision {migrate.current_revision(engine)}")
     finally:
         engine.dispose()
+
+
+@app.command()
+def reconcile(
+    source: Annotated[str | None, typer.Argument(help="One source (default: all).")] = None,
+    hydrate: Annotated[
+        bool, typer.Option(help="Also hydrate what was enqueued (else the server's workers do).")
+    ] = True,
+    every: Annotated[
+        float | None, typer.Option(help="Repeat every this many seconds until Ctrl-C.")
+    ] = None,
+) -> None:
+    """List a source's ids and enqueue the missing, changed and deleted ones."""
+    import asyncio
+
+    service = Service.open(_settings())
+    try:
+        while True:
+            try:
+                report = asyncio.run(service.reconcile(source, hydrate=hydrate))
+            except MlgraphError as exc:
+                raise _fail(exc) from None
+            table = Table("resource", "listed", "stored", "missing", "changed", "gone")
+            for name, r in report.resources.items():
+                table.add_row(name, *(str(v) for v in (r.listed, r.stored, r.missing,
+                                                        r.changed, r.gone)))  # fmt: skip
+            console.print(table)
+            console.print(f"enqueued {report.enqueued} subjects")
+            if every is None:
+                return
+            time.sleep(every)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.close()
+
+
+@dlq.command("list")
+def dlq_list(limit: Annotated[int, typer.Option(help="At most this many.")] = 50) -> None:
+    """Dead letters not yet replayed, oldest first."""
+    service = Service.open(_settings())
+    try:
+        letters = service.inbox.dead_letters(limit)
+    finally:
+        service.close()
+    table = Table("id", "failed at", "event type", "subject", "attempts", "reason")
+    for dl in letters:
+        table.add_row(str(dl.id), dl.failed_at.isoformat(timespec="seconds"), dl.event_type or "",
+                      dl.subject or "", str(dl.attempts), dl.reason)  # fmt: skip
+    console.print(table if letters else "no dead letters")
+
+
+@dlq.command("show")
+def dlq_show(letter_id: int) -> None:
+    """One dead letter, with its event."""
+    service = Service.open(_settings())
+    try:
+        letter = service.inbox.dead_letter(letter_id)
+    finally:
+        service.close()
+    if letter is None:
+        raise _fail(MlgraphError(f"no dead letter {letter_id}"))
+    _print_json(asdict(letter))
+
+
+@dlq.command("replay")
+def dlq_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Which (default: all).")] = None,
+    hydrate: Annotated[bool, typer.Option(help="Also hydrate them now.")] = True,
+) -> None:
+    """Put dead letters back into the inbox, e.g. once a failing source is back."""
+    import asyncio
+
+    service = Service.open(_settings())
+    try:
+        replayed, stuck = service.intake.replay(ids or None)
+        console.print(f"replayed {replayed}; {stuck} still have no connector")
+        if hydrate and replayed:
+
+            async def drain() -> None:
+                async with service.fetching() as fetcher:
+                    await service.make_worker(fetcher).drain()
+
+            asyncio.run(drain())
+            console.print(f"dead letters left: {service.inbox.stats().dead_letters}")
+    finally:
+        service.close()
 
 
 if __name__ == "__main__":

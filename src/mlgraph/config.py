@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     source_concurrency: int = Field(16, ge=1, description="Requests in flight per source.")
     source_rate_per_s: float = Field(500.0, gt=0, description="Requests per second per source.")
     source_timeout_s: float = Field(5.0, gt=0, description="Timeout of one source request.")
+    reconcile_every_s: float | None = Field(
+        None, gt=0, description="Sweep every source this often (off by default)."
+    )
 
     @field_validator("store_url")
     @classmethod

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,8 +18,11 @@ from mlgraph.ingest.fetcher import Fetcher, FetchPolicy
 from mlgraph.ingest.hydrator import Hydrator, RetryPolicy
 from mlgraph.ingest.inbox import Accepted, Inbox
 from mlgraph.ingest.intake import Intake
+from mlgraph.ingest.reconcile import Reconciler, ReconcileReport
 from mlgraph.ingest.worker import Worker, WorkerPolicy
 from mlgraph.store import Store
+
+log = logging.getLogger("mlgraph")
 
 
 def open_schema(settings: Settings) -> Schema:
@@ -70,18 +75,48 @@ class Service:
         async with httpx.AsyncClient(limits=limits) as http:
             yield Fetcher(http, self.fetch_policy())
 
+    def make_worker(self, fetcher: Fetcher) -> Worker:
+        policy = WorkerPolicy(retry=RetryPolicy(max_attempts=self.settings.max_attempts))
+        return Worker(self.inbox, Hydrator(self.store, self.connectors, fetcher), policy)
+
     @asynccontextmanager
     async def running_workers(self) -> AsyncIterator[Worker]:
-        """Hydration workers running in this event loop until the block ends."""
+        """Hydration workers (and scheduled reconciliation) in this event loop, for the block."""
         async with self.fetching() as fetcher:
-            policy = WorkerPolicy(retry=RetryPolicy(max_attempts=self.settings.max_attempts))
-            worker = Worker(self.inbox, Hydrator(self.store, self.connectors, fetcher), policy)
+            worker = self.make_worker(fetcher)
             stop = asyncio.Event()
-            task = asyncio.create_task(worker.run(stop))
+            tasks = [asyncio.create_task(worker.run(stop))]
+            if self.settings.reconcile_every_s:
+                tasks.append(asyncio.create_task(self._reconcile_every(fetcher, stop)))
             self.worker = worker
             try:
                 yield worker
             finally:
                 stop.set()
-                await task
+                await asyncio.gather(*tasks)
                 self.worker = None
+
+    async def _reconcile_every(self, fetcher: Fetcher, stop: asyncio.Event) -> None:
+        reconciler = Reconciler(self.store, self.inbox, self.connectors, fetcher)
+        period = float(self.settings.reconcile_every_s or 0)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=period)
+            if stop.is_set():
+                return
+            try:
+                report = await reconciler.run()
+                log.info("reconciliation enqueued %d subjects", report.enqueued)
+                self.wake_workers()
+            except Exception:  # a failing source must not stop the schedule
+                log.exception("scheduled reconciliation failed")
+
+    async def reconcile(
+        self, source: str | None = None, *, hydrate: bool = True, timeout_s: float = 600.0
+    ) -> ReconcileReport:
+        """Sweep sources now; with ``hydrate``, also work the inbox until it is empty."""
+        async with self.fetching() as fetcher:
+            report = await Reconciler(self.store, self.inbox, self.connectors, fetcher).run(source)
+            if hydrate:
+                await self.make_worker(fetcher).drain(timeout_s)
+        return report

@@ -97,3 +97,23 @@ def test_history_of_a_target_shows_incoming_edges(store: Store) -> None:
     (created,) = store.history(f1)
     assert created.op == "created"
     assert created.edges_added == (EdgeChange("used_by", "in", uri("ModelInstance", "m")),)
+
+
+def test_listing_is_exactly_one_prefix(store: Store) -> None:
+    store.transact(
+        upsert=[
+            entity("Model", "ranking", source="registry", source_updated_at=T0),
+            entity("ModelInstance", "ranking-v5", source="registry"),
+            entity("Model", "other", source="registryx"),
+            entity("Dataset", "d", source="registry"),
+        ]
+    )
+    listed = store.listing("aip://model/registry/")
+    assert [(i.uri, i.type) for i in listed] == [
+        ("aip://model/registry/ranking", "Model"),
+        ("aip://model/registry/ranking-v5", "ModelInstance"),
+    ]
+    assert listed[0].source_updated_at == T0 and listed[0].state == "hydrated"
+    assert [i.uri for i in store.listing("aip://model/registry/", type="ModelInstance")] == [
+        "aip://model/registry/ranking-v5"
+    ]

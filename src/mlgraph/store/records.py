@@ -121,6 +121,16 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """An entity as ``Store.listing`` gives it: enough to tell whether it is current."""
+
+    uri: str
+    type: str
+    state: str
+    source_updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Reached:
     uri: str
     type: str | None

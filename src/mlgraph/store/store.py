@@ -18,7 +18,16 @@ from mlgraph.store import tables as t
 from mlgraph.store.engine import create_engine
 from mlgraph.store.labels import Labels
 from mlgraph.store.reads import AsOf, Reader, node_id, resolve_as_of
-from mlgraph.store.records import Change, Edge, Neighbor, Provenance, Traversal, TxReport, Version
+from mlgraph.store.records import (
+    Change,
+    Edge,
+    Listed,
+    Neighbor,
+    Provenance,
+    Traversal,
+    TxReport,
+    Version,
+)
 from mlgraph.store.transactor import Transactor
 from mlgraph.store.traversal import walk
 
@@ -198,6 +207,24 @@ class Store:
                 out, inward = out & named_out, inward & named_in
         return out, inward
 
+    def listing(self, prefix: str, type: str | None = None) -> list[Listed]:
+        """Current entities whose URI starts with ``prefix`` (e.g. ``aip://model/registry/``)."""
+        n, e = t.node, t.entity
+        # A range, not LIKE: it uses the URI index on both backends and needs no escaping.
+        query = (
+            sa.select(n.c.uri, e.c.type, e.c.state, e.c.doc)
+            .join(e, e.c.node == n.c.id)
+            .where(n.c.uri >= prefix, n.c.uri < prefix + "\U0010ffff")
+            .order_by(n.c.uri)
+        )
+        if type is not None:
+            query = query.where(e.c.type == type)
+        with self.engine.connect() as conn:
+            return [
+                Listed(r.uri, r.type, r.state, _parse_time(r.doc.get("source_updated_at")))
+                for r in conn.execute(query)
+            ]
+
     # -- the change feed -------------------------------------------------------
 
     def changes_since(self, cursor: int, limit: int = 1000) -> list[Change]:
@@ -242,3 +269,7 @@ class Store:
                 "cursors": feed.cursors(conn),
                 "schema_revision": migrate.head_revision(),
             }
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

@@ -47,11 +47,15 @@ tx = sa.Table(
     sa.Column("actor", sa.String(200)),
 )
 
+# Byte order for URIs on PostgreSQL whatever the database's collation, so that a
+# prefix is a contiguous range of the index (Store.listing relies on it).
+Uri = sa.String(2000).with_variant(postgresql.VARCHAR(2000, collation="C"), "postgresql")
+
 node = sa.Table(
     "node",
     metadata,
     sa.Column("id", Id, primary_key=True),
-    sa.Column("uri", sa.String(2000), nullable=False, unique=True),
+    sa.Column("uri", Uri, nullable=False, unique=True),
 )
 
 label = sa.Table(

@@ -1,4 +1,4 @@
-"""The ingest inbox (durable, deduplicated) and the dead-letter table.
+"""The ingest inbox (durable, deduplicated) and the dead-letter table; URIs in byte order.
 
 Revision ID: 0002
 Revises: 0001
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from mlgraph.store.tables import Id, Json, UTCDateTime
 
@@ -19,6 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("node", "uri", type_=postgresql.VARCHAR(2000, collation="C"))
     op.create_table(
         "inbox",
         sa.Column("id", Id, primary_key=True),
