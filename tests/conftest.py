@@ -33,6 +33,12 @@ def service_missing(what: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (``pytest.mark.anyio``) run on asyncio, as the service does."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
 def schema() -> Schema:
     return load_schema()
 

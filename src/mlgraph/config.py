@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     source_concurrency: int = Field(16, ge=1, description="Requests in flight per source.")
     source_rate_per_s: float = Field(500.0, gt=0, description="Requests per second per source.")
     source_timeout_s: float = Field(5.0, gt=0, description="Timeout of one source request.")
+    nats_url: str | None = Field(None, description="Consume thin events from NATS JetStream.")
+    redis_url: str | None = Field(None, description="Consume thin events from a Redis stream.")
+    kafka_bootstrap: str | None = Field(None, description="Consume thin events from Kafka.")
     reconcile_every_s: float | None = Field(
         None, gt=0, description="Sweep every source this often (off by default)."
     )

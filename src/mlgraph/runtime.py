@@ -10,19 +10,24 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from faststream.kafka import KafkaBroker
+from faststream.nats import NatsBroker
+from faststream.redis import RedisBroker
 
 from mlgraph.catalog.schema import Schema, load_schema
 from mlgraph.config import Settings
 from mlgraph.connectors import Connectors, load_connectors
+from mlgraph.ingest.buses import BusHandler, kafka_broker, nats_broker, redis_broker
 from mlgraph.ingest.fetcher import Fetcher, FetchPolicy
 from mlgraph.ingest.hydrator import Hydrator, RetryPolicy
-from mlgraph.ingest.inbox import Accepted, Inbox
+from mlgraph.ingest.inbox import Accepted, Inbox, Rejected
 from mlgraph.ingest.intake import Intake
 from mlgraph.ingest.reconcile import Reconciler, ReconcileReport
 from mlgraph.ingest.worker import Worker, WorkerPolicy
 from mlgraph.store import Store
 
 log = logging.getLogger("mlgraph")
+Broker = NatsBroker | RedisBroker | KafkaBroker
 
 
 def open_schema(settings: Settings) -> Schema:
@@ -74,6 +79,36 @@ class Service:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
         async with httpx.AsyncClient(limits=limits) as http:
             yield Fetcher(http, self.fetch_policy())
+
+    def bury(self, rejected: list[Rejected]) -> None:
+        self.inbox.accept([], rejected)
+
+    def brokers(self) -> list[Broker]:
+        """A FastStream broker for every bus the settings name, all with one handler."""
+        handler = BusHandler(self.accept, self.bury, self.wake_workers)
+        s = self.settings
+        found: list[Broker] = []
+        if s.nats_url:
+            found.append(nats_broker(s.nats_url, handler))
+        if s.redis_url:
+            found.append(redis_broker(s.redis_url, handler))
+        if s.kafka_bootstrap:
+            found.append(kafka_broker(s.kafka_bootstrap, handler))
+        return found
+
+    @asynccontextmanager
+    async def running_buses(self) -> AsyncIterator[list[Broker]]:
+        """Consume every configured bus until the block ends."""
+        brokers = self.brokers()
+        started: list[Broker] = []
+        try:
+            for broker in brokers:
+                await broker.start()
+                started.append(broker)
+            yield brokers
+        finally:
+            for broker in reversed(started):
+                await broker.stop()
 
     def make_worker(self, fetcher: Fetcher) -> Worker:
         policy = WorkerPolicy(retry=RetryPolicy(max_attempts=self.settings.max_attempts))

@@ -28,6 +28,7 @@ def create_app(service: Service, *, workers: bool | None = None) -> FastAPI:
         async with AsyncExitStack() as stack:
             if run_workers:
                 await stack.enter_async_context(service.running_workers())
+            await stack.enter_async_context(service.running_buses())
             yield
         service.close()
 
