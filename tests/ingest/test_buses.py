@@ -39,8 +39,11 @@ async def arrived(service: Service, event_id: str, timeout_s: float = 10.0) -> b
     return False
 
 
-def make_service(store: Store, **settings: str) -> Service:
-    return Service(Settings(workers=False, **settings), store, load_connectors(store.schema))
+def make_service(
+    store: Store, nats_url: str | None = None, redis_url: str | None = None
+) -> Service:
+    settings = Settings(workers=False, nats_url=nats_url, redis_url=redis_url)
+    return Service(settings, store, load_connectors(store.schema))
 
 
 async def test_nats_jetstream_durable_consumer(store: Store) -> None:
