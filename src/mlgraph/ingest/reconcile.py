@@ -2,8 +2,8 @@
 
 Thin events can be dropped. A sweep lists every id a source has and enqueues
 a hydration for each one the store is missing, holds only as a stub, or holds
-at a different ``updated_at``, and for each one the store holds that the
-source no longer lists (its fetch will 404 and retract it).
+at a different ``updated_at``, and for each one the store holds hydrated that
+the source no longer lists (its fetch will 404 and retract it).
 """
 
 from __future__ import annotations
@@ -99,6 +99,10 @@ class Reconciler:
                 continue
             subjects.append(Subject(connector.name, name, id))
         for uri in stored.keys() - seen:
+            # Only hydrated entities were claimed by the source; a stub is a reference
+            # another entity still makes, and stays until that entity stops making it.
+            if stored[uri].state == "stub":
+                continue
             report.gone += 1
             subjects.append(Subject(connector.name, name, parse_uri(uri).id))
         entries = [
