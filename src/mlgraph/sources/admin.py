@@ -1,0 +1,65 @@
+"""The admin API of a source: change objects (each change emits its event), set faults, health.
+
+Admin routes are never subject to faults, so a test or the demo can always
+reach them. Admin writes do not check references: creating an object that
+points at a missing one is allowed, as it is in real source systems.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Response
+
+from mlgraph.sources.editor import Editor
+from mlgraph.sources.faults import FaultConfig, SourceFaults
+from mlgraph.sources.org import Object, Organisation
+from mlgraph.sources.resources import Resource, resources_of
+
+JsonObject = Annotated[dict[str, Any], Body()]
+
+
+def admin_routes(res: Resource, editor: Editor) -> APIRouter:
+    router = APIRouter(prefix=f"/admin/{res.collection}", tags=["admin"])
+
+    @router.post("", status_code=201, summary=f"Create a {res.collection} object")
+    async def create_object(body: JsonObject) -> Object:
+        """The body is the object in its read shape; ``updated_at`` is set by the source."""
+        return await editor.create(res.collection, body)
+
+    @router.put("/{object_id}", summary=f"Replace fields of a {res.collection} object")
+    async def update_object(object_id: str, body: JsonObject) -> Object:
+        """Fields not in the body keep their values."""
+        return await editor.update(res.collection, object_id, body)
+
+    @router.delete("/{object_id}", status_code=204, summary=f"Delete a {res.collection} object")
+    async def delete_object(object_id: str) -> Response:
+        await editor.delete(res.collection, object_id)
+        return Response(status_code=204)
+
+    return router
+
+
+def control_routes(source: str, org: Organisation, faults: SourceFaults) -> APIRouter:
+    router = APIRouter(prefix="/admin", tags=["admin"])
+
+    @router.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "source": source,
+            "objects": {r.collection: org.count(r.collection) for r in resources_of(source)},
+            "faults_injected": dict(faults.injected),
+        }
+
+    @router.get("/faults")
+    async def get_faults() -> FaultConfig:
+        return faults.config
+
+    @router.put("/faults")
+    async def set_faults(config: FaultConfig) -> FaultConfig:
+        """Replace the whole fault config (``{}`` turns every fault off) and re-seed it."""
+        faults.configure(config)
+        return faults.config
+
+    return router
