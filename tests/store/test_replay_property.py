@@ -2,8 +2,8 @@
 
 The model below is the store's contract written as plainly as possible: an
 entity upsert replaces the entity and the relationships it states, unknown
-targets become stubs, a retraction removes the entity and every edge touching
-it, explicit edges come and go. Hypothesis drives random sequences of such
+targets become stubs, a retraction removes the entity and its own edges (and
+leaves a stub where others still point to it), explicit edges come and go. Hypothesis drives random sequences of such
 transactions through the real store (SQLite and PostgreSQL) and compares every
 entity and every neighbour list at every transaction.
 """
@@ -64,10 +64,15 @@ class Model:
                 self.edges[(e.uri, label, dst)] = ("asserted", None)
 
     def retract(self, target: str) -> None:
-        if target in self.entities:
+        if target not in self.entities:
+            return
+        for key in [k for k in self.edges if k[0] == target]:
+            del self.edges[key]
+        if any(k[2] == target for k in self.edges):
+            # Still referenced: the referrers' edges stay, and it stays as a stub.
+            self.entities[target] = {"type": self.entities[target]["type"], "stub": True}
+        else:
             del self.entities[target]
-            for key in [k for k in self.edges if target in (k[0], k[2])]:
-                del self.edges[key]
 
     def label(self, edge: Edge) -> str:
         return SCHEMA.type(self.entities[edge.src]["type"]).relationship(edge.rel).labels[0]

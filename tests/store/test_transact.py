@@ -243,3 +243,20 @@ def test_restating_a_relationship_leaves_inferred_edges_alone(store: Store) -> N
     store.transact(assert_edges=[Edge(f, "data", d1, "inferred", {"rule": "r"})])
     store.transact(upsert=[entity("Feature", "f", references={"data": []})])
     assert [(n.uri, n.origin) for n in store.neighbors(f)] == [(d1, "inferred")]
+
+
+def test_retracting_an_entity_others_still_reference_leaves_a_stub(store: Store) -> None:
+    run = uri("PipelineRun", "r")
+    store.transact(upsert=[entity("ModelInstance", "m", references={"pipeline_run": run})])
+    store.transact(upsert=[entity("PipelineRun", "r", owners=[ALICE], attributes={"status": "ok"})])
+    report = store.retract(run)
+    assert report.entities_retracted == 1 and report.edges_retracted == 1  # its owner edge
+    stub = store.require(run)
+    assert (stub.state, stub.attributes, stub.owners) == ("stub", {}, ())
+    # The instance still says it came from that run: its edge is its own.
+    assert store.require(uri("ModelInstance", "m")).references == {"pipeline_run": (run,)}
+    assert [v.op for v in store.history(run)] == ["created", "updated", "updated"]
+    # Once nothing points to it, retracting removes it.
+    store.transact(upsert=[entity("ModelInstance", "m", references={"pipeline_run": []})])
+    store.retract(run)
+    assert store.get(run) is None

@@ -78,6 +78,7 @@ class _Plan:
         default_factory=dict
     )  # uri -> (type, state, name, description, doc)
     retract: set[str] = field(default_factory=set)
+    demoted: set[str] = field(default_factory=set)  # retracted but still referenced: stubs
     stubs: int = 0
     # (src uri, label, dst uri) -> wanted state, or None to retract
     edges: dict[tuple[str, str, str], _EdgeWant | None] = field(default_factory=dict)
@@ -391,6 +392,7 @@ class _Write:
         # Asserted edges end at entities that exist or are being written (stubs included).
         ids.update(self.insert_nodes([u for u in plan.entities if u not in ids]))
 
+        self.keep_referenced(plan, by_uri)
         # Entities: close the open version, write the new one, swap the projection.
         replaced = [ids[u] for u in plan.entities if u in by_uri]
         gone = [by_uri[u].node for u in plan.retract]
@@ -418,7 +420,8 @@ class _Write:
         for u in sorted(plan.retract):
             changes.append({"kind": "entity", "op": Op.RETRACT, "uri": u})
 
-        asserted, retracted = self.write_edges(tx, plan, ids, gone, changes)
+        stripped = [by_uri[u].node for u in plan.demoted]
+        asserted, retracted = self.write_edges(tx, plan, ids, gone, stripped, changes)
         if not changes:
             return TxReport(None, None)
         self.conn.execute(
@@ -431,12 +434,46 @@ class _Write:
         return TxReport(
             tx,
             at,
-            entities_written=len(plan.entities) - plan.stubs,
-            entities_retracted=len(plan.retract),
+            entities_written=len(plan.entities) - plan.stubs - len(plan.demoted),
+            entities_retracted=len(plan.retract) + len(plan.demoted),
             stubs_created=plan.stubs,
             edges_asserted=asserted,
             edges_retracted=retracted,
         )
+
+    def keep_referenced(self, plan: _Plan, by_uri: Mapping[str, Current]) -> None:
+        """Turn retractions of entities others still point to into stubs.
+
+        An edge belongs to the entity it starts from: the target's source
+        deleting the target does not take back what the referrer states. So a
+        retracted entity that keeps incoming edges stays, as a stub, with them.
+        """
+        if not plan.retract:
+            return
+        gone = {by_uri[u].node: u for u in plan.retract}
+        e = t.edge
+        incoming = self.conn.execute(
+            sa.select(e.c.src, e.c.label, e.c.dst, e.c.origin, t.node.c.uri.label("src_uri"))
+            .join(t.node, t.node.c.id == e.c.src)
+            .where(e.c.dst.in_(list(gone)))
+        ).all()
+        for edge in incoming:
+            if edge.src in gone:
+                continue  # its source goes too
+            label = self.labels.name(edge.label)
+            key = (edge.src_uri, label, gone[edge.dst])
+            if key in plan.edges and plan.edges[key] is None:
+                continue  # retracted in this transaction
+            if edge.origin == "asserted" and label in plan.reconcile.get(edge.src_uri, ()):
+                continue  # restated without it in this transaction
+            uri = gone[edge.dst]
+            plan.retract.discard(uri)
+            plan.demoted.add(uri)
+        for uri in plan.demoted:
+            cur = by_uri[uri]
+            stub = (cur.type, LifecycleState.STUB.value, None, None, empty_doc())
+            if cur.content() != stub:
+                plan.entities[uri] = stub
 
     def insert_nodes(self, uris: list[str]) -> dict[str, int]:
         if not uris:
@@ -464,6 +501,7 @@ class _Write:
         plan: _Plan,
         ids: Mapping[str, int],
         gone: list[int],
+        stripped: list[int],
         changes: list[dict[str, Any]],
     ) -> tuple[int, int]:
         sources = [ids[u] for u in plan.reconcile if u in ids]
@@ -471,6 +509,8 @@ class _Write:
         existing = self.edges_touching(sorted(set(sources)), incoming=False) if sources else {}
         if gone:
             existing.update(self.edges_touching(gone, incoming=True))
+        if stripped:
+            existing.update(self.edges_touching(stripped, incoming=False))
 
         wanted: dict[EdgeKey, _EdgeWant | None] = {}
         # Relationships stated in full: what is there and not stated goes.
@@ -483,9 +523,9 @@ class _Write:
         for (src, lb, dst), want in plan.edges.items():
             if src in ids and dst in ids:  # retracting an edge between unknown nodes: nothing to do
                 wanted[(ids[src], self.labels.id(lb), ids[dst])] = want
-        gone_set = set(gone)
+        gone_set, stripped_set = set(gone), set(stripped)
         for key in existing:
-            if key[0] in gone_set or key[2] in gone_set:
+            if key[0] in gone_set or key[2] in gone_set or key[0] in stripped_set:
                 wanted[key] = None
 
         close: list[EdgeKey] = []
