@@ -3,9 +3,10 @@
 The model below is the store's contract written as plainly as possible: an
 entity upsert replaces the entity and the relationships it states, unknown
 targets become stubs, a retraction removes the entity and its own edges (and
-leaves a stub where others still point to it), explicit edges come and go. Hypothesis drives random sequences of such
-transactions through the real store (SQLite and PostgreSQL) and compares every
-entity and every neighbour list at every transaction.
+leaves a stub where others still point to it), explicit edges come and go.
+Hypothesis drives random sequences of such transactions through the real
+store (SQLite and PostgreSQL) and compares every entity and every neighbour
+list at every transaction.
 """
 
 from __future__ import annotations
