@@ -67,6 +67,9 @@ class Connector(ABC):
         self.resources = dict(resources)
         self.schema = schema
         self.headers: dict[str, str] = {}
+        # resource -> relationships (seen from the subject) to entities that come
+        # from the subject's own response, e.g. a test's cells: they live and die with it.
+        self.parts: dict[str, tuple[str, ...]] = {}
 
     @property
     def event_types(self) -> dict[str, tuple[Resource, EventRule]]:

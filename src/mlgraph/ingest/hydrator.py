@@ -6,7 +6,8 @@ import asyncio
 import random
 from dataclasses import dataclass
 
-from mlgraph.connectors import Connectors, Subject
+from mlgraph.catalog import Entity
+from mlgraph.connectors import Connector, Connectors, Subject
 from mlgraph.errors import MlgraphError
 from mlgraph.ingest.fetcher import Fetcher, SourceRefused, SourceUnavailable
 from mlgraph.ingest.inbox import Claim
@@ -68,17 +69,27 @@ class Hydrator:
             return Dead(str(exc))
         provenance = Provenance(connector.name, claim.event_ids[-1], "hydrator")
         try:
-            if payload is None:  # the source no longer has it
-                report = await asyncio.to_thread(
-                    self.store.transact, retract=connector.gone(subject), provenance=provenance
-                )
-            else:
-                entities = connector.normalize(resource, payload)
-                report = await asyncio.to_thread(
-                    self.store.transact, upsert=entities, provenance=provenance
-                )
+            entities = [] if payload is None else connector.normalize(resource, payload)
+            stale = await asyncio.to_thread(self._stale_parts, connector, subject, entities)
+            # None: the source no longer has it.
+            gone = connector.gone(subject) if payload is None else []
+            report = await asyncio.to_thread(
+                self.store.transact, upsert=entities, retract=[*gone, *stale],
+                provenance=provenance,
+            )  # fmt: skip
         except (MlgraphError, KeyError, TypeError, ValueError) as exc:
             # The response does not fit: retrying the same response cannot help.
             return Dead(f"{claim.subject}: cannot normalize the source's response: "
                         f"{type(exc).__name__}: {exc}")  # fmt: skip
         return Done(report.tx)
+
+    def _stale_parts(
+        self, connector: Connector, subject: Subject, entities: list[Entity]
+    ) -> list[str]:
+        """Parts the store holds for the subject that its response no longer lists."""
+        relationships = connector.parts.get(subject.resource)
+        if not relationships:
+            return []
+        fresh = {e.uri for e in entities}
+        held = self.store.neighbors(connector.subject_uri(subject), relationships=relationships)
+        return sorted({n.uri for n in held} - fresh)

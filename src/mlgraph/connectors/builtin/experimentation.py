@@ -23,6 +23,7 @@ RESOURCES = {
 class ExperimentationConnector(Connector):
     def __init__(self, base_url: str, schema: Schema) -> None:
         super().__init__(NAME, base_url, RESOURCES, schema)
+        self.parts = {"test": ("cells",)}
 
     def normalize(self, resource: Resource, payload: Mapping[str, Any]) -> list[Entity]:
         p = payload
