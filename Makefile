@@ -21,8 +21,8 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.synced  ## create the virtualenv from the lock file
 
-demo: install  ## run mlgraph on the embedded default (SQLite in ./.mlgraph)
-	$(BIN)/mlgraph serve
+demo: install  ## the reference sources and mlgraph on the embedded default (SQLite in ./.mlgraph)
+	$(BIN)/mlgraph demo
 
 serve: demo
 

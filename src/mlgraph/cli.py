@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -70,6 +71,42 @@ def serve(
     console.print(f"  curl http://{host}:{port}/healthz")
     console.print(f"  curl http://{host}:{port}/v1/summary")
     uvicorn.run(create_app(service), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    size: Annotated[int, typer.Option(help="How big an organisation to generate.")] = 3,
+    churn: Annotated[
+        float, typer.Option(help="Changes per second after the load (0: none).")
+    ] = 2.0,
+    reset: Annotated[bool, typer.Option(help="Start from an empty data directory.")] = False,
+    reuse: Annotated[bool, typer.Option(help="Keep the data of an earlier run.")] = False,
+    port: Annotated[int | None, typer.Option(help="Port of the API.")] = None,
+    sources_port: Annotated[int, typer.Option(help="First of the six sources' ports.")] = 9101,
+) -> None:
+    """Run the reference sources and mlgraph on SQLite, stream the organisation in, keep going."""
+    import asyncio
+
+    from mlgraph.demo import DemoOptions, demo_settings, existing_store, reset_data_dir, run_demo
+
+    settings = _settings()
+    if port is not None:
+        settings = settings.model_copy(update={"port": port})
+    found = existing_store(settings)
+    if found is not None and not reuse:
+        ask = sys.stdin.isatty() and not reset
+        if reset or (ask and typer.confirm(f"{found} holds an earlier run. Start afresh?")):
+            reset_data_dir(settings)
+            console.print(f"emptied {settings.data_dir}")
+        else:
+            console.print(f"reusing {found}")
+    options = DemoOptions(size=size, churn_per_s=churn, sources_port=sources_port)
+    try:
+        asyncio.run(run_demo(demo_settings(settings, options), options, console))
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise _fail(exc) from None
 
 
 @app.command()

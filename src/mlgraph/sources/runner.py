@@ -114,6 +114,15 @@ class _Server(uvicorn.Server):
         yield
 
 
+def quiet_server(app: FastAPI, host: str, port: int, log_level: str = "warning") -> uvicorn.Server:
+    """A uvicorn server for a loop that others share: signals stay with the loop's owner."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, log_level=log_level, access_log=False,
+        timeout_graceful_shutdown=1,
+    )  # fmt: skip
+    return _Server(config)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted
