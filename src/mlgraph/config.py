@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     connectors_dir: Path | None = Field(None, description="A folder of YAML connectors to add.")
     workers: bool = Field(True, description="Run hydration workers in the API process.")
     max_attempts: int = Field(8, ge=1, description="Hydration attempts before dead-lettering.")
-    source_concurrency: int = Field(16, ge=1, description="Requests in flight per source.")
+    source_concurrency: int = Field(8, ge=1, description="Requests in flight per source.")
     source_rate_per_s: float = Field(500.0, gt=0, description="Requests per second per source.")
     source_timeout_s: float = Field(5.0, gt=0, description="Timeout of one source request.")
     nats_url: str | None = Field(None, description="Consume thin events from NATS JetStream.")

@@ -76,7 +76,10 @@ class Service:
 
     @asynccontextmanager
     async def fetching(self) -> AsyncIterator[Fetcher]:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+        # httpcore checks every pooled connection on each request: a small pool is
+        # faster than a large one (measured: 64 connections serve a third of 8).
+        size = 4 * self.settings.source_concurrency
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         async with httpx.AsyncClient(limits=limits) as http:
             yield Fetcher(http, self.fetch_policy())
 

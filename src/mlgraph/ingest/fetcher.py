@@ -37,7 +37,7 @@ class SourceRefused(Exception):
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    concurrency: int = 16  # requests in flight per source
+    concurrency: int = 8  # requests in flight per source
     rate_per_s: float = 500.0  # requests per second per source
     timeout_s: float = 5.0
     cache_ttl_s: float = 2.0

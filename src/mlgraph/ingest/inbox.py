@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from mlgraph.ingest.tables import dead_letter, inbox
-from mlgraph.store.engine import WRITE
+from mlgraph.store.engine import writing
 from mlgraph.store.transactor import chunks
 
 PENDING, PROCESSING, DONE = "pending", "processing", "done"
@@ -97,9 +97,6 @@ class Inbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _writing(self) -> Connection:
-        return self.engine.connect().execution_options(**{WRITE: True})
-
     # -- accepting ---------------------------------------------------------------
 
     def accept(self, entries: Sequence[Entry], rejected: Sequence[Rejected] = ()) -> Accepted:
@@ -111,7 +108,7 @@ class Inbox:
              "status": PENDING, "attempts": 0, "not_before": now, "last_error": None}
             for e in entries
         ]  # fmt: skip
-        with self._writing() as conn, conn.begin():
+        with writing(self.engine) as conn:
             inserted = self._insert_new(conn, rows)
             if rejected:
                 conn.execute(
@@ -140,7 +137,7 @@ class Inbox:
 
     def recover(self) -> int:
         """Put back what a stopped process had claimed; returns how many."""
-        with self._writing() as conn, conn.begin():
+        with writing(self.engine) as conn:
             result = conn.execute(
                 inbox.update().where(inbox.c.status == PROCESSING).values(status=PENDING)
             )
@@ -149,7 +146,7 @@ class Inbox:
     def claim(self, limit: int, now: datetime | None = None) -> list[Claim]:
         """Take up to ``limit`` due subjects, each with all its pending events."""
         now = now or _now()
-        with self._writing() as conn, conn.begin():
+        with writing(self.engine) as conn:
             due = conn.execute(
                 sa.select(inbox.c.subject, sa.func.min(inbox.c.id).label("first"))
                 .where(inbox.c.status == PENDING, inbox.c.not_before <= now)
@@ -185,13 +182,13 @@ class Inbox:
 
     def done(self, claims: Iterable[Claim]) -> None:
         ids = [i for c in claims for i in c.ids]
-        with self._writing() as conn, conn.begin():
+        with writing(self.engine) as conn:
             for part in chunks(ids):
                 conn.execute(inbox.update().where(inbox.c.id.in_(part)).values(status=DONE))
 
     def retry(self, claim: Claim, error: str, delay_s: float) -> None:
         """Put a claim back to wait ``delay_s`` seconds, counting the attempt."""
-        with self._writing() as conn, conn.begin():
+        with writing(self.engine) as conn:
             conn.execute(
                 inbox.update()
                 .where(inbox.c.id.in_(claim.ids))
@@ -206,7 +203,7 @@ class Inbox:
     def bury(self, claim: Claim, reason: str) -> None:
         """Move a claim's events to the dead-letter table."""
         now = _now()
-        with self._writing() as conn, conn.begin():
+        with writing(self.engine) as conn:
             rows = conn.execute(sa.select(inbox).where(inbox.c.id.in_(claim.ids))).all()
             conn.execute(
                 dead_letter.insert(),
@@ -220,7 +217,7 @@ class Inbox:
     def forget_done(self, older_than: timedelta) -> int:
         """Drop handled events past the dedupe window."""
         cutoff = _now() - older_than
-        with self._writing() as conn, conn.begin():
+        with writing(self.engine) as conn:
             result = conn.execute(
                 inbox.delete().where(inbox.c.status == DONE, inbox.c.received_at < cutoff)
             )
@@ -257,7 +254,7 @@ class Inbox:
         return None if row is None else DeadLetter(**row._mapping)
 
     def mark_replayed(self, ids: Iterable[int]) -> None:
-        with self._writing() as conn, conn.begin():
+        with writing(self.engine) as conn:
             conn.execute(
                 dead_letter.update()
                 .where(dead_letter.c.id.in_(list(ids)))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +14,43 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 WRITE = "mlgraph_write"  # execution option: this connection will write
+
+_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_registry_lock = threading.Lock()
+
+
+def write_lock(engine: Engine) -> threading.Lock:
+    """The one lock every writer in this process takes for ``engine``.
+
+    SQLite allows one writer; writers that race for it from several threads
+    fall into SQLite's busy handler, which sleeps with growing pauses (up to
+    100 ms). Queueing on a lock instead costs nothing.
+    """
+    with _registry_lock:
+        lock = _write_locks.get(engine)
+        if lock is None:
+            lock = _write_locks[engine] = threading.Lock()
+        return lock
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A connection for one write transaction, begun, committed on success.
+
+    On SQLite the process-wide write lock is held throughout; PostgreSQL has
+    row locks and needs none.
+    """
+    guard = write_lock(engine) if engine.dialect.name == "sqlite" else _NoLock()
+    with guard, engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        yield conn
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def normalize_url(url: str) -> str:

@@ -10,7 +10,6 @@ changes nothing is rolled back and leaves no trace.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from mlgraph.catalog.schema import Relationship, Schema
 from mlgraph.catalog.validation import OWNERS, canonical, target_type, validate_entity
 from mlgraph.errors import ValidationError
 from mlgraph.store import tables as t
-from mlgraph.store.engine import WRITE
+from mlgraph.store.engine import WRITE, write_lock
 from mlgraph.store.labels import Labels
 from mlgraph.store.records import Edge, Op, Provenance, TxReport
 
@@ -92,7 +91,9 @@ class Transactor:
         self.engine = engine
         self.schema = schema
         self.labels = labels
-        self._lock = threading.Lock()
+        # Transactions queue here rather than at the database: on SQLite this is the
+        # lock every writer shares; on PostgreSQL they would queue at the advisory lock.
+        self._lock = write_lock(engine)
 
     def transact(
         self,
