@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from mlgraph.ingest.hydrator import Done, Hydrator, Outcome, Retry, RetryPolicy
+from mlgraph.ingest.hydrator import Dead, Done, Hydrator, Retry, RetryPolicy
 from mlgraph.ingest.inbox import Claim, Inbox
 
 log = logging.getLogger("mlgraph.ingest")
@@ -46,6 +46,8 @@ class Worker:
         self.stats = WorkerStats()
         self.wake = asyncio.Event()  # set by intake: new events are waiting
         self._rng = random.Random(seed)
+        self._finished: list[Claim] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; whatever is in flight then is finished first."""
@@ -68,6 +70,9 @@ class Worker:
                 await asyncio.to_thread(self.inbox.forget_done, self.policy.keep_done)
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
+        if self._flusher is not None:
+            await self._flusher
+        await self._flush()
 
     async def _idle(self, stop: asyncio.Event, in_flight: set[asyncio.Task[None]]) -> None:
         self.wake.clear()
@@ -99,24 +104,35 @@ class Worker:
         except Exception as exc:  # a bug must not kill the loop; the claim is retried
             log.exception("hydrating %s failed", claim.subject)
             outcome = Retry(f"{type(exc).__name__}: {exc}")
-        await asyncio.to_thread(self._settle, claim, outcome)
-
-    def _settle(self, claim: Claim, outcome: Outcome) -> None:
         self.stats.events += len(claim.ids)
         if isinstance(outcome, Done):
-            self.inbox.done([claim])
             if outcome.tx is None:
                 self.stats.unchanged += 1
             else:
                 self.stats.hydrated += 1
-        elif isinstance(outcome, Retry) and claim.attempts + 1 < self.policy.retry.max_attempts:
+            # Marking claims done is batched: one write for all that finish together.
+            # A crash before the write only means hydrating them again, which changes nothing.
+            self._finished.append(claim)
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.create_task(self._flush())
+        else:
+            await asyncio.to_thread(self._settle_failure, claim, outcome)
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the claims finishing in this tick join the batch
+        while self._finished:
+            batch, self._finished = self._finished, []
+            await asyncio.to_thread(self.inbox.done, batch)
+
+    def _settle_failure(self, claim: Claim, outcome: Retry | Dead) -> None:
+        if isinstance(outcome, Retry) and claim.attempts + 1 < self.policy.retry.max_attempts:
             delay = self.policy.retry.delay(claim.attempts, outcome.retry_after_s, self._rng)
             self.inbox.retry(claim, outcome.reason, delay)
             self.stats.retried += 1
-        else:
-            reason = outcome.reason
-            if isinstance(outcome, Retry):
-                reason = f"gave up after {claim.attempts + 1} attempts: {reason}"
-            self.inbox.bury(claim, reason)
-            self.stats.dead += 1
-            log.warning("dead-lettered %s: %s", claim.subject, reason)
+            return
+        reason = outcome.reason
+        if isinstance(outcome, Retry):
+            reason = f"gave up after {claim.attempts + 1} attempts: {reason}"
+        self.inbox.bury(claim, reason)
+        self.stats.dead += 1
+        log.warning("dead-lettered %s: %s", claim.subject, reason)
