@@ -117,3 +117,20 @@ def test_listing_is_exactly_one_prefix(store: Store) -> None:
     assert [i.uri for i in store.listing("aip://model/registry/", type="ModelInstance")] == [
         "aip://model/registry/ranking-v5"
     ]
+
+
+def test_one_transaction_can_carry_a_cause_per_entity(store: Store) -> None:
+    from mlgraph.store import Op, Provenance
+
+    a, b = uri("Dataset", "a"), uri("Feature", "b")
+    store.transact(
+        upsert=[entity("Dataset", "a"), entity("Feature", "b", references={"data": a})],
+        provenance=Provenance("hydrator", None, "worker-1"),
+        causes={a: Provenance("datasets", "evt-a"), b: Provenance("featurestore", "evt-b")},
+    )
+    assert store.history(a)[0].provenance == Provenance("datasets", "evt-a", "worker-1")
+    assert store.history(b)[0].provenance == Provenance("featurestore", "evt-b", "worker-1")
+    (change,) = store.changes_since(0)
+    assert change.provenance == Provenance("hydrator", None, "worker-1")
+    edge = next(i for i in change.items if i.op is Op.ASSERT)
+    assert edge.cause == Provenance("featurestore", "evt-b")

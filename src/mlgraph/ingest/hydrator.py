@@ -1,4 +1,4 @@
-"""Hydration: fetch a subject's current state, normalize it, and transact it."""
+"""Hydration: fetch a subject's current state and normalize it into writes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,20 @@ from mlgraph.errors import MlgraphError
 from mlgraph.ingest.fetcher import Fetcher, SourceRefused, SourceUnavailable
 from mlgraph.ingest.inbox import Claim
 from mlgraph.store import Provenance, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Writes:
+    """What hydrating one subject asks the store to do."""
+
+    upsert: list[Entity]
+    retract: list[str]
+    cause: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    writes: Writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +44,7 @@ class Dead:
     reason: str
 
 
-Outcome = Done | Retry | Dead
+Outcome = Fetched | Retry | Dead
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,8 @@ class RetryPolicy:
 
 
 class Hydrator:
+    """Fetch a subject's current state and say what to write; the Committer writes it."""
+
     def __init__(self, store: Store, connectors: Connectors, fetcher: Fetcher) -> None:
         self.store = store
         self.connectors = connectors
@@ -67,21 +83,16 @@ class Hydrator:
             return Retry(str(exc), exc.retry_after_s)
         except SourceRefused as exc:
             return Dead(str(exc))
-        provenance = Provenance(connector.name, claim.event_ids[-1], "hydrator")
+        cause = Provenance(connector.name, claim.event_ids[-1], "hydrator")
         try:
             entities = [] if payload is None else connector.normalize(resource, payload)
             stale = await asyncio.to_thread(self._stale_parts, connector, subject, entities)
-            # None: the source no longer has it.
-            gone = connector.gone(subject) if payload is None else []
-            report = await asyncio.to_thread(
-                self.store.transact, upsert=entities, retract=[*gone, *stale],
-                provenance=provenance,
-            )  # fmt: skip
         except (MlgraphError, KeyError, TypeError, ValueError) as exc:
             # The response does not fit: retrying the same response cannot help.
             return Dead(f"{claim.subject}: cannot normalize the source's response: "
                         f"{type(exc).__name__}: {exc}")  # fmt: skip
-        return Done(report.tx)
+        gone = connector.gone(subject) if payload is None else []  # None: the source lost it
+        return Fetched(Writes(entities, [*gone, *stale], cause))
 
     def _stale_parts(
         self, connector: Connector, subject: Subject, entities: list[Entity]

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from mlgraph.ingest.hydrator import Dead, Done, Hydrator, Retry, RetryPolicy
+from mlgraph.ingest.committer import Committer
+from mlgraph.ingest.hydrator import Dead, Done, Fetched, Hydrator, Retry, RetryPolicy, Writes
 from mlgraph.ingest.inbox import Claim, Inbox
 
 log = logging.getLogger("mlgraph.ingest")
@@ -27,6 +28,7 @@ class WorkerStats:
 @dataclass(frozen=True)
 class WorkerPolicy:
     max_in_flight: int = 64
+    max_batch: int = 200  # hydrations written in one transaction
     idle_poll_s: float = 0.05
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     keep_done: timedelta = timedelta(hours=24)  # the dedupe window
@@ -46,8 +48,9 @@ class Worker:
         self.stats = WorkerStats()
         self.wake = asyncio.Event()  # set by intake: new events are waiting
         self._rng = random.Random(seed)
-        self._finished: list[Claim] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self.committer = Committer(hydrator.store)
+        self._to_commit: list[tuple[Claim, Writes, asyncio.Future[None]]] = []
+        self._committing: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; whatever is in flight then is finished first."""
@@ -70,9 +73,8 @@ class Worker:
                 await asyncio.to_thread(self.inbox.forget_done, self.policy.keep_done)
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
-        if self._flusher is not None:
-            await self._flusher
-        await self._flush()
+        if self._committing is not None:
+            await self._committing
 
     async def _idle(self, stop: asyncio.Event, in_flight: set[asyncio.Task[None]]) -> None:
         self.wake.clear()
@@ -105,24 +107,46 @@ class Worker:
             log.exception("hydrating %s failed", claim.subject)
             outcome = Retry(f"{type(exc).__name__}: {exc}")
         self.stats.events += len(claim.ids)
-        if isinstance(outcome, Done):
-            if outcome.tx is None:
-                self.stats.unchanged += 1
-            else:
-                self.stats.hydrated += 1
-            # Marking claims done is batched: one write for all that finish together.
-            # A crash before the write only means hydrating them again, which changes nothing.
-            self._finished.append(claim)
-            if self._flusher is None or self._flusher.done():
-                self._flusher = asyncio.create_task(self._flush())
+        if isinstance(outcome, Fetched):
+            # Wait for the group commit: it holds this task's slot, which keeps
+            # the number of hydrations waiting to be written bounded.
+            committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._to_commit.append((claim, outcome.writes, committed))
+            if self._committing is None or self._committing.done():
+                self._committing = asyncio.create_task(self._commit())
+            await committed
         else:
             await asyncio.to_thread(self._settle_failure, claim, outcome)
 
-    async def _flush(self) -> None:
-        await asyncio.sleep(0)  # let the claims finishing in this tick join the batch
-        while self._finished:
-            batch, self._finished = self._finished, []
-            await asyncio.to_thread(self.inbox.done, batch)
+    async def _commit(self) -> None:
+        """Write what has been hydrated, batch after batch, then mark those claims done."""
+        await asyncio.sleep(0)  # let the hydrations finishing in this tick join the batch
+        while self._to_commit:
+            batch = self._to_commit[: self.policy.max_batch]
+            del self._to_commit[: self.policy.max_batch]
+            items = [(claim, writes) for claim, writes, _ in batch]
+            try:
+                results = await asyncio.to_thread(self.committer.commit, items)
+                done = []
+                for (claim, _), result in zip(items, results, strict=True):
+                    if isinstance(result, Done):
+                        done.append(claim)
+                        self.stats.hydrated += result.tx is not None
+                        self.stats.unchanged += result.tx is None
+                    else:
+                        await asyncio.to_thread(self._settle_failure, claim, result)
+                # A crash before this write only means hydrating them again: no change.
+                await asyncio.to_thread(self.inbox.done, done)
+            except Exception as exc:  # the store is unreachable: try these again later
+                log.exception("committing %d hydrations failed", len(items))
+                for claim, _ in items:
+                    await asyncio.to_thread(
+                        self._settle_failure, claim, Retry(f"{type(exc).__name__}: {exc}")
+                    )
+            finally:
+                for _, _, committed in batch:
+                    if not committed.done():
+                        committed.set_result(None)
 
     def _settle_failure(self, claim: Claim, outcome: Retry | Dead) -> None:
         if isinstance(outcome, Retry) and claim.attempts + 1 < self.policy.retry.max_attempts:

@@ -29,7 +29,12 @@ def changes_since(conn: Connection, cursor: int, limit: int = 1000) -> list[Chan
         sa.select(c).where(c.c.tx > cursor, c.c.tx <= txs[-1].id).order_by(c.c.tx, c.c.seq)
     )
     for r in rows:
-        items[r.tx].append(ChangeItem(r.kind, Op(r.op), r.uri, r.label, r.other))
+        cause = (
+            None
+            if r.source is None and r.event_id is None
+            else Provenance(r.source, r.event_id, None)
+        )
+        items[r.tx].append(ChangeItem(r.kind, Op(r.op), r.uri, r.label, r.other, cause))
     return [
         Change(r.id, r.at, Provenance(r.source, r.event_id, r.actor), tuple(items[r.id]))
         for r in txs

@@ -196,6 +196,7 @@ class Reader:
             if txs
             else {}
         )
+        causes = self._causes(conn, uri, txs)
 
         out: list[Version] = []
         previous: Entity | None = None
@@ -214,11 +215,12 @@ class Reader:
                 op = "edges"
             changes = diff(previous, entity)
             m = meta[tx]
+            source, event_id = causes.get(tx, (m.source, m.event_id))
             out.append(
                 Version(
                     tx,
                     m.at,
-                    Provenance(m.source, m.event_id, m.actor),
+                    Provenance(source, event_id, m.actor),
                     op,
                     entity,
                     changes,
@@ -228,6 +230,24 @@ class Reader:
             )
             previous = entity
         return out
+
+    def _causes(
+        self, conn: Connection, uri: str, txs: list[int]
+    ) -> dict[int, tuple[str | None, str | None]]:
+        """Per-entity causes recorded in the feed, for transactions that carried several."""
+        if not txs:
+            return {}
+        c = t.change
+        rows = conn.execute(
+            sa.select(c.c.tx, c.c.source, c.c.event_id, c.c.kind)
+            .where(c.c.tx.in_(txs), c.c.uri == uri, c.c.event_id.is_not(None))
+            .order_by(c.c.tx, c.c.seq)
+        )
+        found: dict[int, tuple[str | None, str | None]] = {}
+        for r in rows:
+            if r.tx not in found or r.kind == "entity":
+                found[r.tx] = (r.source, r.event_id)
+        return found
 
     def _edge_change(self, node: int, e: Any, uris: Mapping[int, str]) -> EdgeChange:
         rel = self.schema.edge(self.labels.name(e.label))

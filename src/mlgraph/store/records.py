@@ -101,6 +101,7 @@ class ChangeItem:
     uri: str
     label: str | None = None
     other: str | None = None
+    cause: Provenance | None = None  # when it differs from the transaction's
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -84,6 +84,7 @@ class Store:
         retract_edges: Iterable[Edge] = (),
         provenance: Provenance | None = None,
         at: datetime | None = None,
+        causes: Mapping[str, Provenance] | None = None,
     ) -> TxReport:
         """Upsert entities, retract entities, assert and retract edges: all or nothing."""
         return self._transactor.transact(
@@ -93,6 +94,7 @@ class Store:
             retract_edges=retract_edges,
             provenance=provenance,
             at=at,
+            causes=causes,
         )
 
     def retract(self, uri: str, provenance: Provenance | None = None) -> TxReport:

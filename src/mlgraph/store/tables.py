@@ -139,6 +139,10 @@ change = sa.Table(
     sa.Column("uri", sa.String(2000), nullable=False),
     sa.Column("label", sa.String(200)),
     sa.Column("other", sa.String(2000)),
+    # What caused this change, when one transaction carries several causes
+    # (a batch of hydrations); otherwise the transaction's provenance says it.
+    sa.Column("source", sa.String(200)),
+    sa.Column("event_id", sa.String(500)),
     sa.PrimaryKeyConstraint("tx", "seq"),
 )
 

@@ -104,9 +104,13 @@ class Transactor:
         retract_edges: Iterable[Edge] = (),
         provenance: Provenance | None = None,
         at: datetime | None = None,
+        causes: Mapping[str, Provenance] | None = None,
     ) -> TxReport:
         """Apply everything given atomically, as one transaction, or nothing.
 
+        ``causes`` gives, per entity URI, what caused its change when one
+        transaction carries several (a batch of hydrations); the change feed and
+        history report it for that entity and the edges it states.
         Raises ValidationError (and writes nothing) when any part does not fit
         the schema.
         """
@@ -117,11 +121,12 @@ class Transactor:
         adds = [self._edge(e, "assert") for e in assert_edges]
         removes = [self._edge(e, "retract") for e in retract_edges]
         provenance = provenance or Provenance()
+        causes = {canonical(self.schema, u, "cause"): c for u, c in (causes or {}).items()}
 
         with self._lock, self.engine.connect().execution_options(**{WRITE: True}) as conn:
             trans = conn.begin()
             try:
-                report = _Write(conn, self.schema, self.labels).run(
+                report = _Write(conn, self.schema, self.labels, causes).run(
                     entities, retracting, adds, removes, provenance, at
                 )
             except BaseException:
@@ -159,7 +164,17 @@ class Transactor:
                 conn.execute(t.node.delete().where(t.node.c.id == node))
                 conn.execute(
                     t.change.insert(),
-                    [{"tx": tx, "seq": 0, "kind": "entity", "op": Op.PURGE, "uri": uri}],
+                    [
+                        {
+                            "tx": tx,
+                            "seq": 0,
+                            "kind": "entity",
+                            "op": Op.PURGE,
+                            "uri": uri,
+                            "source": None,
+                            "event_id": None,
+                        }
+                    ],
                 )
             return TxReport(tx, at, entities_retracted=1)
 
@@ -215,10 +230,17 @@ def chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
 class _Write:
     """One transaction's work: read what is there, plan, then write the difference."""
 
-    def __init__(self, conn: Connection, schema: Schema, labels: Labels) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        schema: Schema,
+        labels: Labels,
+        causes: Mapping[str, Provenance] | None = None,
+    ) -> None:
         self.conn = conn
         self.schema = schema
         self.labels = labels
+        self.causes = causes or {}
 
     def run(
         self,
@@ -428,7 +450,7 @@ class _Write:
         self.conn.execute(
             t.change.insert(),
             [
-                {"tx": tx, "seq": i, "label": None, "other": None, **c}
+                {"tx": tx, "seq": i, "label": None, "other": None, **c, **self.cause(c["uri"])}
                 for i, c in enumerate(changes)
             ],
         )
@@ -441,6 +463,12 @@ class _Write:
             edges_asserted=asserted,
             edges_retracted=retracted,
         )
+
+    def cause(self, uri: str) -> dict[str, str | None]:
+        found = self.causes.get(uri)
+        if found is None:
+            return {"source": None, "event_id": None}
+        return {"source": found.source, "event_id": found.event_id}
 
     def keep_referenced(self, plan: _Plan, by_uri: Mapping[str, Current]) -> None:
         """Turn retractions of entities others still point to into stubs.
