@@ -221,11 +221,17 @@ def reconcile(
                 raise _fail(exc) from None
             table = Table("resource", "listed", "stored", "missing", "changed", "gone")
             for name, r in report.resources.items():
-                table.add_row(name, *(str(v) for v in (r.listed, r.stored, r.missing,
-                                                        r.changed, r.gone)))  # fmt: skip
+                counts = (r.listed, r.stored, r.missing, r.changed, r.gone)
+                table.add_row(name, *(("-" if r.error else str(v)) for v in counts))
             console.print(table)
             console.print(f"enqueued {report.enqueued} subjects")
+            if report.failed:
+                errors.print(f"[red]{len(report.failed)} resources could not be listed:[/red]")
+                for name, error in report.failed.items():
+                    errors.print(f"  {name}: {error}", soft_wrap=True)
             if every is None:
+                if report.failed:
+                    raise typer.Exit(1)
                 return
             time.sleep(every)
     except KeyboardInterrupt:
@@ -242,11 +248,17 @@ def dlq_list(limit: Annotated[int, typer.Option(help="At most this many.")] = 50
         letters = service.inbox.dead_letters(limit)
     finally:
         service.close()
-    table = Table("id", "failed at", "event type", "subject", "attempts", "reason")
+    if not letters:
+        console.print("no dead letters")
+    # One letter per entry, the reason on its own line: reasons are long.
     for dl in letters:
-        table.add_row(str(dl.id), dl.failed_at.isoformat(timespec="seconds"), dl.event_type or "",
-                      dl.subject or "", str(dl.attempts), dl.reason)  # fmt: skip
-    console.print(table if letters else "no dead letters")
+        when = dl.failed_at.isoformat(timespec="seconds")
+        console.print(
+            f"[bold]{dl.id}[/bold]  {when}  {dl.event_type or '?'}  "
+            f"{dl.subject or '(no subject)'}  attempts={dl.attempts}",
+            soft_wrap=True,
+        )
+        console.print(f"    {dl.reason}", soft_wrap=True)
 
 
 @dlq.command("show")

@@ -16,7 +16,7 @@ from datetime import datetime
 from mlgraph.catalog import format_uri, parse_uri
 from mlgraph.catalog.fields import parse_datetime
 from mlgraph.connectors import Connector, Connectors, Subject
-from mlgraph.ingest.fetcher import Fetcher
+from mlgraph.ingest.fetcher import Fetcher, SourceRefused, SourceUnavailable
 from mlgraph.ingest.inbox import Entry, Inbox
 from mlgraph.store import Store
 
@@ -30,6 +30,7 @@ class ResourceReport:
     missing: int = 0
     changed: int = 0
     gone: int = 0
+    error: str | None = None  # the source could not be listed; nothing was enqueued
 
     @property
     def enqueued(self) -> int:
@@ -43,6 +44,10 @@ class ReconcileReport:
     @property
     def enqueued(self) -> int:
         return sum(r.enqueued for r in self.resources.values())
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {name: r.error for name, r in self.resources.items() if r.error}
 
 
 def _time(value: str | None) -> datetime | None:
@@ -67,8 +72,14 @@ class Reconciler:
             for resource in connector.resources.values():
                 if resource.list is None:
                     continue
-                found, entries = await self._resource(connector, resource.name, sweep)
-                report.resources[f"{connector.name}/{resource.name}"] = found
+                name = f"{connector.name}/{resource.name}"
+                try:
+                    found, entries = await self._resource(connector, resource.name, sweep)
+                except (SourceUnavailable, SourceRefused) as exc:
+                    # One source down must not stop the sweep of the others.
+                    report.resources[name] = ResourceReport(error=str(exc))
+                    continue
+                report.resources[name] = found
                 if entries:
                     await asyncio.to_thread(self.inbox.accept, entries)
         return report
