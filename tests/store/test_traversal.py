@@ -93,7 +93,7 @@ def test_the_result_cap_sets_partial(store: Store) -> None:
     assert len(full.nodes) == 30 and not full.partial
     capped = store.traverse(uri("Dataset", "hub"), "downstream", depth=2, limit=10)
     assert len(capped.nodes) == 10 and capped.partial
-    assert [n.uri for n in capped.nodes] == [n.uri for n in full.nodes][:10]
+    assert {n.uri for n in capped.nodes} < {n.uri for n in full.nodes}
     budget = store.traverse(uri("Dataset", "hub"), "downstream", depth=2, limit=1, max_visits=5)
     assert budget.partial
 
