@@ -40,9 +40,11 @@ test: lint typecheck pytest  ## lint, type-check and run the test suite
 
 bench: install  ## full benchmarks (slow); results go in docs/BENCHMARKS.md
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/ingest.py --size 50
 
-bench-quick: install
+bench-quick: install  ## every benchmark in quick mode (about a minute each)
 	$(BIN)/python bench/store.py --quick
+	$(BIN)/python bench/ingest.py --quick
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
