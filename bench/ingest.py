@@ -1067,6 +1067,7 @@ def bench(cfg: Config, run: Running, tmp: Path) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_args(argv)
+    measured = revision()  # before the service starts: the code it runs
     # On SIGTERM too, unwind through the finally below: the subprocesses run in
     # sessions of their own and would outlive this one.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
@@ -1081,7 +1082,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             run.stop_all()
     out["machine"] = machine()
-    out["revision"] = revision()
+    # Edits during the run would make the figures belong to neither revision.
+    out["revision"] = measured | {"changed_during_run": revision() != measured}
     out["other_benchmark_running"] = neighbours.seen
     print(table(out))
     print(json.dumps(out))
