@@ -91,9 +91,6 @@ class Fetcher:
             self._sources[source] = state
         return state
 
-    def breaker(self, source: str) -> CircuitBreaker:
-        return self._state(source).breaker
-
     async def get(
         self, connector: Connector, url: str, *, fresh_after: float | None = None
     ) -> Mapping[str, Any] | None:

@@ -260,12 +260,3 @@ class Inbox:
                 .where(dead_letter.c.id.in_(list(ids)))
                 .values(replayed_at=_now())
             )
-
-    def has_pending(self, subject: str) -> bool:
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(inbox.c.id)
-                .where(inbox.c.subject == subject, inbox.c.status.in_([PENDING, PROCESSING]))
-                .limit(1)
-            ).first()
-        return found is not None

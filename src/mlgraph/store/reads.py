@@ -57,12 +57,12 @@ def to_entity(schema: Schema, uri: str, row: Any, references: Mapping[str, list[
         attributes=attributes,
         references=dict(sorted(refs.items())),
         state=LifecycleState(row.state),
-        source_created_at=_dt(doc.get("source_created_at")),
-        source_updated_at=_dt(doc.get("source_updated_at")),
+        source_created_at=parse_time(doc.get("source_created_at")),
+        source_updated_at=parse_time(doc.get("source_updated_at")),
     )
 
 
-def _dt(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 

@@ -17,7 +17,7 @@ from mlgraph.store import feed, migrate
 from mlgraph.store import tables as t
 from mlgraph.store.engine import create_engine
 from mlgraph.store.labels import Labels
-from mlgraph.store.reads import AsOf, Reader, node_id, resolve_as_of
+from mlgraph.store.reads import AsOf, Reader, node_id, parse_time, resolve_as_of
 from mlgraph.store.records import (
     Change,
     Edge,
@@ -223,7 +223,7 @@ class Store:
             query = query.where(e.c.type == type)
         with self.engine.connect() as conn:
             return [
-                Listed(r.uri, r.type, r.state, _parse_time(r.doc.get("source_updated_at")))
+                Listed(r.uri, r.type, r.state, parse_time(r.doc.get("source_updated_at")))
                 for r in conn.execute(query)
             ]
 
@@ -271,7 +271,3 @@ class Store:
                 "cursors": feed.cursors(conn),
                 "schema_revision": migrate.head_revision(),
             }
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
