@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     )
     connectors_dir: Path | None = Field(None, description="A folder of YAML connectors to add.")
     workers: bool = Field(True, description="Run hydration workers in the API process.")
+    enrich: bool = Field(
+        True, description="With the workers, hydrate stubs and maintain inferred relationships."
+    )
     max_attempts: int = Field(8, ge=1, description="Hydration attempts before dead-lettering.")
     source_concurrency: int = Field(8, ge=1, description="Requests in flight per source.")
     source_rate_per_s: float = Field(500.0, gt=0, description="Requests per second per source.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,12 +18,14 @@ from faststream.redis import RedisBroker
 from mlgraph.catalog.schema import Schema, load_schema
 from mlgraph.config import Settings
 from mlgraph.connectors import Connectors, load_connectors
+from mlgraph.enrich.enricher import Enricher
 from mlgraph.ingest.buses import BusHandler, kafka_broker, nats_broker, redis_broker
 from mlgraph.ingest.fetcher import Fetcher, FetchPolicy
 from mlgraph.ingest.hydrator import Hydrator, RetryPolicy
 from mlgraph.ingest.inbox import Accepted, Inbox, Rejected
 from mlgraph.ingest.intake import Intake
 from mlgraph.ingest.reconcile import Reconciler, ReconcileReport
+from mlgraph.ingest.stub_requests import stub_entries
 from mlgraph.ingest.worker import Worker, WorkerPolicy
 from mlgraph.store import Store
 
@@ -48,6 +51,7 @@ class Service:
         self.inbox = Inbox(store.engine)
         self.intake = Intake(self.inbox, connectors)
         self.worker: Worker | None = None
+        self.enricher: Enricher | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Service:
@@ -82,6 +86,16 @@ class Service:
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         async with httpx.AsyncClient(limits=limits) as http:
             yield Fetcher(http, self.fetch_policy())
+
+    def request_hydration(self, stubs: Sequence[tuple[str, str]]) -> dict[str, str]:
+        """Enqueue hydrations of stubs ((uri, type) pairs); why the others cannot be."""
+        entries, unroutable = stub_entries(self.connectors, stubs, uuid.uuid4().hex[:12])
+        if entries:
+            self.inbox.accept(entries)
+        return unroutable
+
+    def make_enricher(self) -> Enricher:
+        return Enricher(self.store, self.request_hydration)
 
     def bury(self, rejected: list[Rejected]) -> None:
         self.inbox.accept([], rejected)
@@ -124,6 +138,9 @@ class Service:
             worker = self.make_worker(fetcher)
             stop = asyncio.Event()
             tasks = [asyncio.create_task(worker.run(stop))]
+            if self.settings.enrich:
+                self.enricher = self.make_enricher()
+                tasks.append(asyncio.create_task(self.enricher.run(stop)))
             if self.settings.reconcile_every_s:
                 tasks.append(asyncio.create_task(self._reconcile_every(fetcher, stop)))
             self.worker = worker
@@ -133,6 +150,7 @@ class Service:
                 stop.set()
                 await asyncio.gather(*tasks)
                 self.worker = None
+                self.enricher = None
 
     async def _reconcile_every(self, fetcher: Fetcher, stop: asyncio.Event) -> None:
         reconciler = Reconciler(self.store, self.inbox, self.connectors, fetcher)

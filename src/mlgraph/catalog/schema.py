@@ -8,6 +8,7 @@ given to every type.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from mlgraph.catalog.fields import Field, FieldType
+from mlgraph.catalog.rules import Rule, RuleError, compile_rule, in_dependency_order
 from mlgraph.catalog.uri import _SEGMENT, DEFAULT_SCHEME
 from mlgraph.errors import SchemaError, ValidationError
 
@@ -46,11 +48,16 @@ class Relationship:
     inverse_cardinality: Cardinality = "many"
     flow: Flow = Flow.NONE
     description: str = ""
+    rule: str | None = None  # a relationship path: the enricher infers these edges
 
     @property
     def label(self) -> str:
         """The edge label in the store: unique across the schema."""
         return f"{self.source}.{self.name}"
+
+    @property
+    def inferred(self) -> bool:
+        return self.rule is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,7 @@ class Schema:
     types: Mapping[str, EntityType]
     scheme: str = DEFAULT_SCHEME
     _edges: Mapping[str, Relationship] = field(default_factory=dict, repr=False)
+    rules: tuple[Rule, ...] = ()  # inference rules, each after those it reads
 
     def type(self, name: str) -> EntityType:
         try:
@@ -276,7 +284,22 @@ class _Builder:
             for t in declared
         }
         edges = {r.label: r for rels in forward.values() for r in rels.values()}
-        return Schema(types, scheme, edges)
+        return Schema(types, scheme, edges, self.rules(types, edges))
+
+    def rules(
+        self, types: Mapping[str, EntityType], edges: Mapping[str, Relationship]
+    ) -> tuple[Rule, ...]:
+        compiled: dict[str, Rule] = {}
+        for label, rel in edges.items():
+            if rel.rule is not None:
+                try:
+                    compiled[label] = compile_rule(types, rel)
+                except RuleError as exc:
+                    raise self.fail(label, f"rule {rel.rule!r}: {exc}") from None
+        try:
+            return in_dependency_order(compiled)
+        except RuleError as exc:
+            raise self.fail("rules", str(exc)) from None
 
     def fields(self, tname: str, spec: Mapping[str, Any]) -> dict[str, Field]:
         out: dict[str, Field] = {}
@@ -297,7 +320,8 @@ class _Builder:
         self, tname: str, rname: str, spec: Mapping[str, Any], declared: Mapping[str, Any]
     ) -> Relationship:
         at = f"{tname}.{rname}"
-        allowed = {"target", "cardinality", "inverse", "inverse_cardinality", "flow", "description"}
+        allowed = {"target", "cardinality", "inverse", "inverse_cardinality", "flow"}
+        allowed |= {"description", "rule"}
         if unknown := set(spec) - allowed:
             raise self.fail(at, f"unknown key {sorted(unknown)[0]!r}")
         target = spec.get("target")
@@ -324,6 +348,9 @@ class _Builder:
         inverse = spec.get("inverse")
         if inverse is not None and not isinstance(inverse, str):
             raise self.fail(at, f"'inverse' must be a name, got {inverse!r}")
+        rule = spec.get("rule")
+        if rule is not None and (not isinstance(rule, str) or not rule.strip()):
+            raise self.fail(at, f"'rule' must be a relationship path, got {rule!r}")
         return Relationship(
             tname,
             rname,
@@ -333,6 +360,7 @@ class _Builder:
             inverse_cardinality,
             flow,
             str(spec.get("description") or ""),
+            rule,
         )
 
     def resolve_inverse_of(
@@ -354,16 +382,7 @@ class _Builder:
                     f"inverse mismatch: this is declared the inverse of {ref}, "
                     f"but {ref} names its inverse {rel.inverse!r}",
                 )
-            forward[src][name] = Relationship(
-                rel.source,
-                rel.name,
-                rel.targets,
-                rel.cardinality,
-                rname,
-                rel.inverse_cardinality,
-                rel.flow,
-                rel.description,
-            )
+            forward[src][name] = dataclasses.replace(rel, inverse=rname)
 
     def add_inverses(
         self,

@@ -65,6 +65,10 @@ def validate_entity(schema: Schema, entity: Entity) -> Entity:
                 f"{where} is the inverse of {decl.label}; state it on the {decl.source}"
             )
         rel = view.declarations[0]
+        if rel.inferred:
+            raise ValidationError(
+                f"{where}: {rel.label} is inferred (rule {rel.rule!r}); no source states it"
+            )
         targets = tuple(sorted({_endpoint(schema, rel, u, where) for u in uris}))
         if rel.cardinality == "one" and len(targets) > 1:
             raise ValidationError(f"{where}: {rel.label} takes one target, got {len(targets)}")

@@ -93,6 +93,18 @@ class Connector(ABC):
     def list_url(self, resource: Resource) -> str | None:
         return None if resource.list is None else self.base_url.rstrip("/") + resource.list
 
+    def subject_for(self, entity_type: str, id: str) -> Subject | None:
+        """What to hydrate to learn about the ``entity_type`` ``id`` here (None: nothing).
+
+        Enrichment asks this of stubs. The default is the resource that serves
+        the type; a connector whose parts come inside another object's response
+        (a test's cells) names that object instead.
+        """
+        for resource in self.resources.values():
+            if resource.entity_type == entity_type:
+                return Subject(self.name, resource.name, id)
+        return None
+
     def gone(self, subject: Subject) -> list[str]:
         """URIs to retract when the source no longer has the subject."""
         return [self.subject_uri(subject)]

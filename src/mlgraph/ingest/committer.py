@@ -10,6 +10,7 @@ by one, so only the one at fault is dead-lettered.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from mlgraph.catalog import Entity
 from mlgraph.errors import MlgraphError
@@ -54,4 +55,7 @@ class Committer:
             if len(items) > 1:
                 return [result for item in items for result in self.commit([item])]
             return [Dead(f"{items[0][0].subject}: the store refused it: {exc}")]
+        # Bookkeeping after the facts: lost on a crash, it only makes an entity look
+        # less recently hydrated until its next event.
+        self.store.record_hydration([e.uri for e in upsert], retract, datetime.now(UTC))
         return [Done(report.tx)] * len(items)

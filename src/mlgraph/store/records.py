@@ -146,3 +146,24 @@ class Traversal:
     start: str
     nodes: tuple[Reached, ...]
     partial: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EntityStatus:
+    """When the entity's source was last read, and when the enricher last looked at it."""
+
+    hydrated_at: datetime | None
+    enriched_at: datetime | None
+    unresolved: str | None  # why it cannot be hydrated; None when it can (or was)
+    unresolved_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """A referenced entity no source could give: reported, not retried."""
+
+    uri: str
+    type: str
+    reason: str
+    since: datetime
+    referenced_by: int

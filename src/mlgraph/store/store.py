@@ -13,7 +13,7 @@ from mlgraph.catalog.entity import Entity
 from mlgraph.catalog.schema import Schema, load_schema
 from mlgraph.catalog.validation import canonical
 from mlgraph.errors import LimitExceeded, NotFound, ValidationError
-from mlgraph.store import feed, migrate
+from mlgraph.store import feed, migrate, status
 from mlgraph.store import tables as t
 from mlgraph.store.engine import create_engine
 from mlgraph.store.labels import Labels
@@ -21,13 +21,16 @@ from mlgraph.store.reads import AsOf, Reader, node_id, parse_time, resolve_as_of
 from mlgraph.store.records import (
     Change,
     Edge,
+    EntityStatus,
     Listed,
     Neighbor,
     Provenance,
     Traversal,
     TxReport,
+    Unresolved,
     Version,
 )
+from mlgraph.store.steps import Step, inferred_edges, states, step
 from mlgraph.store.transactor import Transactor
 from mlgraph.store.traversal import walk
 
@@ -226,6 +229,55 @@ class Store:
                 Listed(r.uri, r.type, r.state, parse_time(r.doc.get("source_updated_at")))
                 for r in conn.execute(query)
             ]
+
+    def states(self, uris: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """``{uri: (type, state)}`` for those of ``uris`` the store holds now."""
+        with self.engine.connect() as conn:
+            return states(conn, uris)
+
+    def step(self, uris: Iterable[str], out: Iterable[str], inward: Iterable[str]) -> list[Step]:
+        """One hop, set at a time: current edges labelled ``out`` leaving ``uris``,
+        and labelled ``inward`` arriving at them, each seen from the ``uris`` end."""
+        with self.engine.connect() as conn:
+            return step(conn, self.labels, uris, out, inward)
+
+    def inferred_edges(
+        self, label: str, sources: Iterable[str] | None = None
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """Current inferred edges labelled ``label`` (from ``sources`` only, if given)."""
+        with self.engine.connect() as conn:
+            return inferred_edges(conn, self.labels, label, sources)
+
+    # -- entity status (bookkeeping, not history) -------------------------------
+
+    def mark_hydrated(self, uris: Iterable[str], at: datetime) -> None:
+        with self.engine.begin() as conn:
+            status.mark_hydrated(conn, uris, at)
+
+    def record_hydration(self, hydrated: Iterable[str], gone: Iterable[str], at: datetime) -> None:
+        """Stamp entities just read from their source; report the gone ones still referenced."""
+        with self.engine.begin() as conn:
+            status.record_hydration(conn, hydrated, gone, at)
+
+    def mark_enriched(self, uris: Iterable[str], at: datetime) -> None:
+        with self.engine.begin() as conn:
+            status.mark_enriched(conn, uris, at)
+
+    def mark_unresolved(self, reasons: Mapping[str, str], at: datetime) -> None:
+        with self.engine.begin() as conn:
+            status.mark_unresolved(conn, reasons, at)
+
+    def status(self, uri: str) -> EntityStatus | None:
+        with self.engine.connect() as conn:
+            return status.status(conn, self._uri(uri))
+
+    def statuses(self, uris: Iterable[str]) -> dict[str, EntityStatus]:
+        with self.engine.connect() as conn:
+            return status.statuses(conn, uris)
+
+    def unresolved(self, limit: int = 1000) -> list[Unresolved]:
+        with self.engine.connect() as conn:
+            return status.unresolved(conn, limit)
 
     # -- the change feed -------------------------------------------------------
 

@@ -154,3 +154,17 @@ cursor = sa.Table(
     sa.Column("position", Id, nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# Bookkeeping about an entity rather than facts about it: when its source was
+# last read and when the enricher last looked at it. Not versioned; it changes
+# on every no-op hydration and would flood history otherwise.
+entity_status = sa.Table(
+    "entity_status",
+    metadata,
+    sa.Column("node", Id, sa.ForeignKey("node.id"), primary_key=True, autoincrement=False),
+    sa.Column("hydrated_at", UTCDateTime()),
+    sa.Column("enriched_at", UTCDateTime()),
+    sa.Column("unresolved", sa.Text()),  # why a reference to it cannot be hydrated
+    sa.Column("unresolved_at", UTCDateTime()),
+    sa.Index("ix_entity_status_unresolved", "unresolved_at"),
+)

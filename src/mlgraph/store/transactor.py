@@ -158,6 +158,7 @@ class Transactor:
                     )
                 conn.execute(t.entity.delete().where(t.entity.c.node == node))
                 conn.execute(t.entity_version.delete().where(t.entity_version.c.node == node))
+                conn.execute(t.entity_status.delete().where(t.entity_status.c.node == node))
                 conn.execute(
                     t.change.delete().where(sa.or_(t.change.c.uri == uri, t.change.c.other == uri))
                 )

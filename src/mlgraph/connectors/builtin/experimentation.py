@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlgraph.catalog import Entity, Schema
-from mlgraph.connectors.base import Connector, EventRule, Resource
+from mlgraph.connectors.base import Connector, EventRule, Resource, Subject
 from mlgraph.connectors.builtin.orchestrator import cell_id
 from mlgraph.connectors.people import owners_from_emails
 from mlgraph.connectors.registry import ConnectorContext
@@ -24,6 +24,12 @@ class ExperimentationConnector(Connector):
     def __init__(self, base_url: str, schema: Schema) -> None:
         super().__init__(NAME, base_url, RESOURCES, schema)
         self.parts = {"test": ("cells",)}
+
+    def subject_for(self, entity_type: str, id: str) -> Subject | None:
+        if entity_type == "AbTestCell":
+            test_id, sep, _ = id.rpartition("-")  # cell ids are {test_id}-{cell_number}
+            return Subject(NAME, "test", test_id) if sep and test_id else None
+        return super().subject_for(entity_type, id)
 
     def normalize(self, resource: Resource, payload: Mapping[str, Any]) -> list[Entity]:
         p = payload
