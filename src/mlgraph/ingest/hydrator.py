@@ -11,6 +11,7 @@ from mlgraph.connectors import Connector, Connectors, Subject
 from mlgraph.errors import MlgraphError
 from mlgraph.ingest.fetcher import Fetcher, SourceRefused, SourceUnavailable
 from mlgraph.ingest.inbox import Claim
+from mlgraph.ingest.stub_requests import requested_stub
 from mlgraph.store import Provenance, Store
 
 
@@ -91,7 +92,10 @@ class Hydrator:
             # The response does not fit: retrying the same response cannot help.
             return Dead(f"{claim.subject}: cannot normalize the source's response: "
                         f"{type(exc).__name__}: {exc}")  # fmt: skip
-        gone = connector.gone(subject) if payload is None else []  # None: the source lost it
+        gone = []
+        if payload is None:  # the source does not have it (any more)
+            gone = connector.gone(subject)
+            gone += [uri for e in claim.event_ids if (uri := requested_stub(e)) is not None]
         return Fetched(Writes(entities, [*gone, *stale], cause))
 
     def _stale_parts(

@@ -12,6 +12,19 @@ from mlgraph.ingest.inbox import Entry
 EVENT_TYPE = "stub"
 
 
+def requested_stub(event_id: str) -> str | None:
+    """The stub URI a stub request's event id names (None for other events).
+
+    A stub's subject can be another object (a cell's test), so when the source
+    has no such subject, this is how the hydrator knows which stub went unresolved.
+    """
+    kind, _, rest = event_id.partition(":")
+    if kind != EVENT_TYPE:
+        return None
+    _, _, uri = rest.partition(":")
+    return uri or None
+
+
 def stub_entries(
     connectors: Connectors, stubs: Sequence[tuple[str, str]], batch: str
 ) -> tuple[list[Entry], dict[str, str]]:
