@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 
 from mlgraph.catalog import Entity
@@ -54,8 +56,8 @@ def test_a_reference_the_source_does_not_have_is_reported_not_retried(store: Sto
 def test_a_stub_no_connector_can_fetch_is_marked_unresolved(store: Store) -> None:
     asked: list[tuple[str, str]] = []
 
-    def request(stubs: object) -> dict[str, str]:
-        asked.extend(stubs)  # type: ignore[call-overload]
+    def request(stubs: Sequence[tuple[str, str]]) -> dict[str, str]:
+        asked.extend(stubs)
         return {uri: "no connector serves the source 'nowhere'" for uri, _ in asked}
 
     store.transact(upsert=[Entity(
