@@ -240,6 +240,47 @@ def reconcile(
         service.close()
 
 
+@app.command()
+def enrich(
+    rederive: Annotated[
+        bool, typer.Option(help="Derive every inferred relationship again from scratch.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="With --rederive: only report what would change.")
+    ] = False,
+    hydrate: Annotated[
+        bool, typer.Option(help="Also hydrate the stubs found (else the server's workers do).")
+    ] = True,
+) -> None:
+    """Catch up with the change feed: hydrate new stubs, maintain inferred relationships."""
+    import asyncio
+
+    from mlgraph.enrich.inference import Inference
+
+    service = Service.open(_settings())
+    try:
+        if rederive:
+            report = Inference(service.store).rederive(dry_run=dry_run)
+            verb = "would change" if dry_run else "changed"
+            console.print(
+                f"{report.starts} starts derived: {verb} {report.changes} inferred edges "
+                f"(+{report.asserted} -{report.retracted} ~{report.updated})"
+            )
+            for rule, n in sorted(report.by_rule.items()):
+                console.print(f"  {rule}: {n}")
+            return
+        try:
+            stats = asyncio.run(service.enrich(hydrate=hydrate))
+        except (MlgraphError, TimeoutError) as exc:
+            raise _fail(exc) from None
+        console.print(
+            f"{stats.transactions} transactions enriched: {stats.inferred_changes} inferred edges "
+            f"changed, {stats.stubs_requested} stubs asked for, {stats.unresolved} unresolved"
+        )
+    finally:
+        service.close()
+
+
 @dlq.command("list")
 def dlq_list(limit: Annotated[int, typer.Option(help="At most this many.")] = 50) -> None:
     """Dead letters not yet replayed, oldest first."""

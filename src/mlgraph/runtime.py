@@ -18,7 +18,7 @@ from faststream.redis import RedisBroker
 from mlgraph.catalog.schema import Schema, load_schema
 from mlgraph.config import Settings
 from mlgraph.connectors import Connectors, load_connectors
-from mlgraph.enrich.enricher import Enricher
+from mlgraph.enrich.enricher import Enricher, EnrichStats
 from mlgraph.ingest.buses import BusHandler, kafka_broker, nats_broker, redis_broker
 from mlgraph.ingest.fetcher import Fetcher, FetchPolicy
 from mlgraph.ingest.hydrator import Hydrator, RetryPolicy
@@ -96,6 +96,21 @@ class Service:
 
     def make_enricher(self) -> Enricher:
         return Enricher(self.store, self.request_hydration)
+
+    async def enrich(self, *, hydrate: bool = True, timeout_s: float = 600.0) -> EnrichStats:
+        """Follow the feed to its end; with ``hydrate``, also hydrate the stubs it asks
+        for, and enrich what that brings, until nothing is left to do."""
+        enricher = self.make_enricher()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        async with self.fetching() as fetcher:
+            worker = self.make_worker(fetcher)
+            while loop.time() < deadline:
+                await asyncio.to_thread(enricher.catch_up)
+                if not hydrate or await asyncio.to_thread(lambda: self.inbox.stats().pending == 0):
+                    return enricher.stats
+                await worker.drain(max(0.0, deadline - loop.time()))
+        raise TimeoutError(f"enrichment did not settle within {timeout_s:g} s")
 
     def bury(self, rejected: list[Rejected]) -> None:
         self.inbox.accept([], rejected)

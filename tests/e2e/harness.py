@@ -82,19 +82,6 @@ def assert_store_matches_sources(store: Store, connectors: Connectors) -> None:
     assert hydrated == set(expected), sorted(hydrated ^ set(expected))[:10]
 
 
-def settle(service: Service, rounds: int = 20, timeout_s: float = 60.0) -> None:
+def settle(service: Service, timeout_s: float = 60.0) -> None:
     """Hydrate and enrich until neither has anything left: stubs hydrated, inferences made."""
-    enricher = service.make_enricher()
-
-    async def go() -> None:
-        async with service.fetching() as fetcher:
-            worker = service.make_worker(fetcher)
-            for _ in range(rounds):
-                await worker.drain(timeout_s)
-                enriched = await asyncio.to_thread(enricher.step)
-                if not enriched and service.inbox.stats().pending == 0:
-                    return
-                await asyncio.to_thread(enricher.catch_up)
-        raise AssertionError(f"still not settled after {rounds} rounds")
-
-    asyncio.run(go())
+    asyncio.run(service.enrich(timeout_s=timeout_s))
