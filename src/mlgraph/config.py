@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     enrich: bool = Field(
         True, description="With the workers, hydrate stubs and maintain inferred relationships."
     )
+    infer: bool = Field(
+        True,
+        description="Maintain inferred relationships from the change feed (off: run "
+        "`mlgraph enrich --rederive` on a schedule instead).",
+    )
     max_attempts: int = Field(8, ge=1, description="Hydration attempts before dead-lettering.")
     source_concurrency: int = Field(8, ge=1, description="Requests in flight per source.")
     source_rate_per_s: float = Field(500.0, gt=0, description="Requests per second per source.")

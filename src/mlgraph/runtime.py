@@ -95,7 +95,7 @@ class Service:
         return unroutable
 
     def make_enricher(self) -> Enricher:
-        return Enricher(self.store, self.request_hydration)
+        return Enricher(self.store, self.request_hydration, infer=self.settings.infer)
 
     async def enrich(self, *, hydrate: bool = True, timeout_s: float = 600.0) -> EnrichStats:
         """Follow the feed to its end; with ``hydrate``, also hydrate the stubs it asks

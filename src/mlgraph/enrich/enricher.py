@@ -42,9 +42,10 @@ class Enricher:
         *,
         batch: int = 500,
         idle_poll_s: float = 0.05,
+        infer: bool = True,
     ) -> None:
         self.store = store
-        self.inference = Inference(store)
+        self.inference = Inference(store) if infer else None
         self.stubs = None if request_hydration is None else StubHydration(store, request_hydration)
         self.batch = batch
         self.idle_poll_s = idle_poll_s
@@ -56,7 +57,7 @@ class Enricher:
         if not changes:
             return False
         items = [item for change in changes for item in change.items]
-        report: Report = self.inference.apply(items)
+        report = Report() if self.inference is None else self.inference.apply(items)
         if self.stubs is not None:
             requested, unresolved = self.stubs.handle(items)
             self.stats.stubs_requested += requested

@@ -15,7 +15,7 @@ from mlgraph.catalog.validation import canonical
 from mlgraph.errors import LimitExceeded, NotFound, ValidationError
 from mlgraph.store import feed, migrate, status
 from mlgraph.store import tables as t
-from mlgraph.store.engine import create_engine
+from mlgraph.store.engine import create_engine, writing
 from mlgraph.store.labels import Labels
 from mlgraph.store.reads import AsOf, Reader, node_id, parse_time, resolve_as_of
 from mlgraph.store.records import (
@@ -251,20 +251,20 @@ class Store:
     # -- entity status (bookkeeping, not history) -------------------------------
 
     def mark_hydrated(self, uris: Iterable[str], at: datetime) -> None:
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             status.mark_hydrated(conn, uris, at)
 
     def record_hydration(self, hydrated: Iterable[str], gone: Iterable[str], at: datetime) -> None:
         """Stamp entities just read from their source; report the gone ones still referenced."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             status.record_hydration(conn, hydrated, gone, at)
 
     def mark_enriched(self, uris: Iterable[str], at: datetime) -> None:
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             status.mark_enriched(conn, uris, at)
 
     def mark_unresolved(self, reasons: Mapping[str, str], at: datetime) -> None:
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             status.mark_unresolved(conn, reasons, at)
 
     def status(self, uri: str) -> EntityStatus | None:
@@ -292,7 +292,7 @@ class Store:
             return feed.cursor_position(conn, name)
 
     def save_cursor(self, name: str, position: int) -> None:
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             feed.save_cursor(conn, name, position)
 
     def last_tx(self) -> int:
