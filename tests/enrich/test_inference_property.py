@@ -30,6 +30,7 @@ NODES = {
                    "aip://ab-test-cell/experimentation/t1-1"],
     "AbTest": ["aip://ab-test/experimentation/t0", "aip://ab-test/experimentation/t1"],
     "Feature": ["aip://feature/featurestore/f0", "aip://feature/featurestore/f1"],
+    "Pipeline": ["aip://pipeline/orchestrator/p0", "aip://pipeline/orchestrator/p1"],
 }  # fmt: skip
 TYPE_OF = {uri: type_ for type_, uris in NODES.items() for uri in uris}
 # Asserted relationships the rules read: (source type, name, target type).
@@ -39,6 +40,7 @@ ASSERTED = [
     ("ModelInstance", "features", "Feature"),
     ("PipelineRun", "ab_test_cells", "AbTestCell"),
     ("AbTestCell", "test", "AbTest"),
+    ("PipelineRun", "pipeline", "Pipeline"),
 ]
 
 edges = st.sampled_from(ASSERTED).flatmap(
@@ -56,7 +58,7 @@ def entity(uri: str) -> Entity:
 
 
 def oracle(asserted: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
-    """The three rules of types.yaml, composed by hand."""
+    """The four rules of types.yaml, composed by hand."""
 
     def out(src: str, rel: str) -> set[str]:
         return {d for s, r, d in asserted if s == src and r == rel}
@@ -72,6 +74,7 @@ def oracle(asserted: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
         for m in out(i, "model"):
             inferred |= {(m, "associated_ab_tests", t) for t in tests}
     for i in NODES["ModelInstance"]:
+        inferred |= {(i, "pipeline", p) for r in out(i, "pipeline_run") for p in out(r, "pipeline")}
         for f in out(i, "features"):
             inferred |= {(f, "consuming_models", m) for m in out(i, "model")}
     return inferred
