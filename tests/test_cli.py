@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 from mlgraph.cli import app
+from mlgraph.enrich.inference import Inference
 from mlgraph.store import Store, migrate
 from tests.builders import entity, uri
 
@@ -90,3 +93,116 @@ def test_serve_answers_health_and_summary_over_http(configured: str) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# -- impact, paths, similar, quality ---------------------------------------------------
+
+
+@pytest.fixture
+def lineage_graph(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """d -> f -> m1 (of model a) and m2 (of model b, which also uses g); inferences derived."""
+    url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    monkeypatch.setenv("MLGRAPH_STORE_URL", url)
+    monkeypatch.delenv("MLGRAPH_CONFIG", raising=False)
+    alice = uri("User", "alice")
+    with Store.open(url) as store:
+        store.transact(
+            upsert=[
+                entity("Dataset", "d", description="clicks", owners=[alice]),
+                entity("Feature", "f", owners=[alice], references={"data": uri("Dataset", "d")}),
+                entity("Feature", "g"),
+                entity("ModelInstance", "m1", references={"model": uri("Model", "model-a"),
+                                                          "features": uri("Feature", "f")}),
+                entity("ModelInstance", "m2", references={"model": uri("Model", "model-b"),
+                                                          "features": [uri("Feature", "f"),
+                                                                       uri("Feature", "g")]}),
+            ]
+        )  # fmt: skip
+        Inference(store).rederive()
+    return url
+
+
+def invoke_json(*args: str) -> Any:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_impact_lists_the_affected_by_type_and_the_owners(lineage_graph: str) -> None:
+    data = invoke_json("impact", uri("Dataset", "d"))
+    assert {t: [a["uri"] for a in items] for t, items in data["by_type"].items()} == {
+        "Feature": [uri("Feature", "f")],
+        "Model": [uri("Model", "model-a"), uri("Model", "model-b")],
+        "ModelInstance": [uri("ModelInstance", "m1"), uri("ModelInstance", "m2")],
+    }
+    assert data["by_type"]["Model"][0]["via"] == "Feature.consuming_models"
+    assert data["owners"] == [
+        {"uri": uri("User", "alice"), "type": "User", "owns": [uri("Feature", "f")]}
+    ]
+    assert data["count"] == 5 and data["partial"] is False
+    result = runner.invoke(app, ["impact", uri("Dataset", "d"), "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    assert "1 entities affected" in result.output and "partial" in result.output
+
+
+def test_paths_prints_each_hop_named_from_its_start(lineage_graph: str) -> None:
+    data = invoke_json("paths", uri("Dataset", "d"), uri("ModelInstance", "m1"))
+    assert data["length"] == 2
+    assert [[(h["frm"], h["relationship"], h["to"]) for h in p] for p in data["paths"]] == [
+        [(uri("Dataset", "d"), "features", uri("Feature", "f")),
+         (uri("Feature", "f"), "used_by", uri("ModelInstance", "m1"))],
+    ]  # fmt: skip
+    result = runner.invoke(app, ["paths", uri("ModelInstance", "m1"), uri("Dataset", "d"),
+                                 "--lineage"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 shortest path(s) of length 2" in result.output
+    assert f"--features--> {uri('Feature', 'f')}" in result.output
+    assert f"--data--> {uri('Dataset', 'd')}" in result.output
+    result = runner.invoke(app, ["paths", uri("Feature", "g"), uri("Dataset", "d"),
+                                 "--lineage"])  # fmt: skip
+    assert result.exit_code == 0 and "no path within 6 hops" in result.output
+
+
+def test_similar_scores_models_and_recommends_features(lineage_graph: str) -> None:
+    data = invoke_json("similar", uri("Model", "model-a"))
+    assert data["features"] == [uri("Feature", "f")]
+    assert data["similar"] == [
+        {"uri": uri("Model", "model-b"), "score": 0.5, "shared": [uri("Feature", "f")]}
+    ]
+    assert data["recommendations"] == [
+        {"feature": uri("Feature", "g"), "score": 0.5, "used_by": [uri("Model", "model-b")]}
+    ]
+    result = runner.invoke(app, ["similar", uri("ModelInstance", "m2"), "-k", "1"])
+    assert result.exit_code == 0, result.output
+    assert uri("ModelInstance", "m1") in result.output and "0.500" in result.output
+
+
+def test_quality_reports_every_section(lineage_graph: str) -> None:
+    data = invoke_json("quality", "--limit", "1")
+    counts = {key: s["count"] for key, s in data["sections"].items()}
+    assert counts == {
+        "missing_owners": 3, "missing_description": 4, "stale": 0, "unresolved": 0,
+        "orphans": 0, "deprecation_candidates": 0,
+    }  # fmt: skip
+    assert len(data["sections"]["missing_owners"]["examples"]) == 1
+    # Everything was written just now: a zero-day idle window is refused; in a tiny one
+    # the instances are idle, and nothing consumes them (the features have m1 and m2).
+    result = runner.invoke(app, ["quality", "--idle-days", "0"])
+    assert result.exit_code == 1 and "idle window must be positive" in result.output
+    data = invoke_json("quality", "--idle-days", "0.00000001")
+    assert [e["uri"] for e in data["sections"]["deprecation_candidates"]["examples"]] == [
+        uri("ModelInstance", "m1"), uri("ModelInstance", "m2")
+    ]  # fmt: skip
+    result = runner.invoke(app, ["quality", "--idle-days", "0.00000001", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Deprecation candidates (no consumers, no activity): 1 of 2" in result.output
+
+
+def test_lineage_commands_refuse_bad_input(lineage_graph: str) -> None:
+    result = runner.invoke(app, ["impact", uri("Dataset", "nope")])
+    assert result.exit_code == 1 and "no entity" in result.output
+    result = runner.invoke(app, ["paths", uri("Dataset", "d"), uri("Feature", "f"),
+                                 "--max-depth", "11"])  # fmt: skip
+    assert result.exit_code == 1 and "max_depth must be between 1 and 10" in result.output
+    result = runner.invoke(app, ["similar", uri("Feature", "f")])
+    assert result.exit_code == 1 and "similarity compares" in result.output

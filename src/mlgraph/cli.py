@@ -339,5 +339,181 @@ def dlq_replay(
         service.close()
 
 
+# -- lineage, quality, similarity ----------------------------------------------------
+
+
+def _uri_table(*columns: str, title: str | None = None) -> Table:
+    """A table whose URI columns fold rather than truncate: a cut URI is useless."""
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    return table
+
+
+@app.command()
+def impact(
+    uri: str,
+    depth: Annotated[int, typer.Option(help="Hops of downstream lineage to follow.")] = 5,
+    limit: Annotated[int, typer.Option(help="At most this many affected entities.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """What a change to an entity affects, by type, and the owners to tell."""
+    from mlgraph.enrich.lineage import impact as impact_of
+
+    try:
+        with open_store(_settings()) as store:
+            result = impact_of(store, uri, depth=depth, limit=limit)
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _print_json(
+            {
+                "start": result.start,
+                "partial": result.partial,
+                "count": len(result.affected),
+                "by_type": {
+                    type_: [{k: v for k, v in asdict(a).items() if k != "type"} for a in items]
+                    for type_, items in result.by_type.items()
+                },
+                "owners": [asdict(o) for o in result.owners],
+            }
+        )
+        return
+    title = f"{len(result.affected)} entities affected by {result.start}"
+    table = _uri_table("type", "entity", "depth", "via", title=title)
+    for type_, items in result.by_type.items():
+        for a in items:
+            via = "lineage" if a.via is None else f"{a.via} of {a.source}"
+            table.add_row(type_, a.uri, str(a.depth), via)
+    console.print(table)
+    owners = _uri_table("owner", "type", "owns", title="owners to notify")
+    for o in result.owners:
+        owners.add_row(o.uri, o.type or "?", "\n".join(o.owns))
+    console.print(owners if result.owners else "no owners to notify")
+    if result.partial:
+        console.print("[yellow]partial: a cap was reached, more may be affected[/yellow]")
+
+
+@app.command()
+def paths(
+    frm: Annotated[str, typer.Argument(metavar="FROM", help="Where the paths start.")],
+    to: Annotated[str, typer.Argument(metavar="TO", help="Where the paths end.")],
+    lineage: Annotated[
+        bool, typer.Option(help="Follow lineage only (downstream, else upstream).")
+    ] = False,
+    max_depth: Annotated[int, typer.Option(help="Longest path to look for.")] = 6,
+    max_paths: Annotated[int, typer.Option(help="At most this many paths.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The shortest paths between two entities, each hop named as read from its start."""
+    from mlgraph.enrich.lineage import paths as paths_between
+
+    try:
+        with open_store(_settings()) as store:
+            result = paths_between(store, frm, to, edges="lineage" if lineage else "all",
+                                   max_depth=max_depth, max_paths=max_paths)  # fmt: skip
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _print_json(
+            {
+                "from": result.start,
+                "to": result.end,
+                "edges": result.edges,
+                "length": result.length,
+                "partial": result.partial,
+                "paths": [[asdict(hop) for hop in path] for path in result.paths],
+            }
+        )
+        return
+    if result.partial:
+        console.print("[yellow]partial: the search budget ran out before an answer[/yellow]")
+    if not result.paths:
+        console.print(f"no path within {max_depth} hops")
+        return
+    console.print(
+        f"{len(result.paths)} shortest path(s) of length {result.length} "
+        f"from {result.start} to {result.end}",
+        soft_wrap=True,
+    )
+    for n, path in enumerate(result.paths, start=1):
+        console.print(f"{n}. {result.start}", soft_wrap=True)
+        for hop in path:
+            console.print(f"     --{hop.relationship}--> {hop.to}", soft_wrap=True)
+
+
+@app.command()
+def similar(
+    uri: str,
+    k: Annotated[int, typer.Option("-k", help="How many similar models.")] = 10,
+    recommend: Annotated[int, typer.Option(help="How many features to recommend.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Models (or instances) sharing features with this one, and features they suggest."""
+    from mlgraph.enrich.similarity import similarity
+
+    try:
+        with open_store(_settings()) as store:
+            result = similarity(store, uri, k=k, recommend=recommend)
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _print_json(asdict(result))
+        return
+    console.print(f"{result.uri} ({result.type}) uses {len(result.features)} features",
+                  soft_wrap=True)  # fmt: skip
+    table = _uri_table("similar", "score", "shared features", title="similar")
+    for s in result.similar:
+        table.add_row(s.uri, f"{s.score:.3f}", "\n".join(s.shared))
+    console.print(table if result.similar else "no model shares a feature with it")
+    if recommend:
+        table = _uri_table("feature", "score", "used by", title="recommended features")
+        for r in result.recommendations:
+            table.add_row(r.feature, f"{r.score:.3f}", "\n".join(r.used_by))
+        console.print(table if result.recommendations else "no features to recommend")
+
+
+@app.command()
+def quality(
+    stale_days: Annotated[float, typer.Option(help="Hydrated longer ago than this is stale.")] = 7,
+    idle_days: Annotated[
+        float, typer.Option(help="Unchanged for this long, with no consumers: a candidate.")
+    ] = 90,
+    limit: Annotated[int, typer.Option(help="Examples per section.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The quality report: missing owners and descriptions, stale, unresolved, orphans,
+    deprecation candidates."""
+    from datetime import timedelta
+
+    from mlgraph.enrich.quality import quality_report
+
+    try:
+        with open_store(_settings()) as store:
+            report = quality_report(store, stale_after=timedelta(days=stale_days),
+                                    idle_after=timedelta(days=idle_days), limit=limit)  # fmt: skip
+    except (MlgraphError, OverflowError) as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _print_json(report.to_json())
+        return
+    overview = Table("section", "count", "by type", title="quality")
+    for s in report.sections:
+        by_type = ", ".join(f"{t} {n}" for t, n in s.by_type.items())
+        overview.add_row(s.title, str(s.count), by_type)
+    console.print(overview)
+    for s in report.sections:
+        if not s.examples:
+            continue
+        title = (
+            s.title if len(s.examples) == s.count else f"{s.title}: {len(s.examples)} of {s.count}"
+        )
+        table = _uri_table("entity", "type", "state", "name", "when", title=title)
+        for e in s.examples:
+            when = "" if e.at is None else e.at.strftime("%Y-%m-%d %H:%M")
+            table.add_row(e.uri, e.type, e.state, e.name or "", when)
+        console.print(table)
+
+
 if __name__ == "__main__":
     app()

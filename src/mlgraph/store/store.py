@@ -13,7 +13,7 @@ from mlgraph.catalog.entity import Entity
 from mlgraph.catalog.schema import Schema, load_schema
 from mlgraph.catalog.validation import canonical
 from mlgraph.errors import LimitExceeded, NotFound, ValidationError
-from mlgraph.store import feed, migrate, status
+from mlgraph.store import feed, migrate, quality_queries, status
 from mlgraph.store import tables as t
 from mlgraph.store.engine import create_engine, writing
 from mlgraph.store.labels import Labels
@@ -323,3 +323,50 @@ class Store:
                 "cursors": feed.cursors(conn),
                 "schema_revision": migrate.head_revision(),
             }
+
+    # -- quality --------------------------------------------------------------
+
+    def missing_owners(
+        self, exempt_types: Iterable[str] = (), limit: int = 10
+    ) -> quality_queries.Found:
+        """Hydrated entities with no owner, by type, and the first ``limit`` of them."""
+        owners, _ = self.schema.labels_named(["owners"])
+        with self.engine.connect() as conn:
+            return quality_queries.missing_owners(
+                conn, self.labels.ids(owners), list(exempt_types), limit
+            )
+
+    def missing_description(
+        self, exempt_types: Iterable[str] = (), limit: int = 10
+    ) -> quality_queries.Found:
+        with self.engine.connect() as conn:
+            return quality_queries.missing_description(conn, list(exempt_types), limit)
+
+    def stale(self, before: datetime, limit: int = 10) -> quality_queries.Found:
+        """Hydrated entities whose source was last read before ``before``."""
+        with self.engine.connect() as conn:
+            return quality_queries.stale(conn, before, limit)
+
+    def orphans(self, limit: int = 10) -> quality_queries.Found:
+        """Entities with no edges at all."""
+        with self.engine.connect() as conn:
+            return quality_queries.orphans(conn, limit)
+
+    def idle_unconsumed(
+        self,
+        before: datetime,
+        consumers: tuple[Iterable[str], Iterable[str]],
+        types: Iterable[str],
+        limit: int = 10,
+    ) -> quality_queries.Found:
+        """Hydrated entities of ``types`` unchanged since ``before`` with no edge labelled
+        ``consumers`` (outwards, inwards): nothing relies on them."""
+        out, inward = consumers
+        with self.engine.connect() as conn:
+            return quality_queries.idle_unconsumed(
+                conn, before, (self.labels.ids(out), self.labels.ids(inward)), list(types), limit
+            )
+
+    def unresolved_by_type(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return quality_queries.unresolved_by_type(conn)
