@@ -41,10 +41,12 @@ test: lint typecheck pytest  ## lint, type-check and run the test suite
 bench: install  ## full benchmarks (slow); results go in docs/BENCHMARKS.md
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/ingest.py --size 50
+	$(BIN)/python bench/enrich.py
 
 bench-quick: install  ## every benchmark in quick mode (about a minute each)
 	$(BIN)/python bench/store.py --quick
 	$(BIN)/python bench/ingest.py --quick
+	$(BIN)/python bench/enrich.py --quick
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
