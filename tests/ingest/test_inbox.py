@@ -103,3 +103,28 @@ def test_replay_puts_dead_letters_back(store: Store, inbox: Inbox) -> None:
     assert again.event_ids == ("e9#replay1",)
     assert inbox.dead_letters() == []
     assert len(inbox.dead_letters(include_replayed=True)) == 1
+
+
+def test_a_claim_walks_past_a_busy_subject_and_takes_all_its_events(inbox: Inbox) -> None:
+    # More pending events of one subject than a claim reads in one page (4 a subject).
+    inbox.accept([entry(f"a{i}") for i in range(12)] + [entry("b", "registry/instance/m2")])
+    claims = inbox.claim(2)
+    assert [(c.subject, len(c.event_ids)) for c in claims] == [
+        ("registry/instance/m1", 12),
+        ("registry/instance/m2", 1),
+    ]
+
+
+def test_subjects_waiting_to_retry_are_passed_over_until_due(inbox: Inbox) -> None:
+    inbox.accept([entry("1"), entry("2", "registry/instance/m2")])
+    first, _ = inbox.claim(5)
+    inbox.retry(first, "503", delay_s=3600)
+    inbox.accept([entry("3", "registry/instance/m3")])
+    assert [c.subject for c in inbox.claim(5)] == ["registry/instance/m3"]
+    # Subjects come in the order they fell due: m4 at once, m1 an hour later.
+    inbox.accept([entry("4", "registry/instance/m4")])
+    later = inbox.claim(5, now=first.last_received + timedelta(hours=2))
+    assert [(c.subject, c.attempts) for c in later] == [
+        ("registry/instance/m4", 0),
+        ("registry/instance/m1", 1),
+    ]

@@ -54,6 +54,10 @@ class CircuitBreaker:
         self.cooldown = self.base_cooldown
         self.trial_in_flight = False
 
+    def release_trial(self) -> None:
+        """The trial call got no verdict (e.g. a 429): let another call try."""
+        self.trial_in_flight = False
+
     def failure(self) -> None:
         self.failures += 1
         if self.trial_in_flight:

@@ -87,7 +87,11 @@ class Hydrator:
         cause = Provenance(connector.name, claim.event_ids[-1], "hydrator")
         try:
             entities = [] if payload is None else connector.normalize(resource, payload)
-            stale = await asyncio.to_thread(self._stale_parts, connector, subject, entities)
+            stale = (
+                await asyncio.to_thread(self._stale_parts, connector, subject, entities)
+                if connector.parts.get(subject.resource)
+                else []  # nothing to look up: spare the thread hop (most resources)
+            )
         except (MlgraphError, KeyError, TypeError, ValueError) as exc:
             # The response does not fit: retrying the same response cannot help.
             return Dead(f"{claim.subject}: cannot normalize the source's response: "

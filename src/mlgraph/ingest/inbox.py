@@ -23,6 +23,7 @@ from mlgraph.store.engine import writing
 from mlgraph.store.transactor import chunks
 
 PENDING, PROCESSING, DONE = "pending", "processing", "done"
+CLAIM_LOCK = 0x6D6C_6772_6170_6801  # pg_advisory_xact_lock key of Inbox.claim ("mlgraph")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,33 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# The workers' hot path, built once: SQLAlchemy builds, keys and looks up a
+# statement made afresh on every call, which costs three times what running
+# one of these does (measured on SQLite: 0.85 ms against 0.28 ms).
+_DUE = (
+    sa.select(inbox.c.subject, inbox.c.not_before, inbox.c.id)
+    .where(inbox.c.status == PENDING, inbox.c.not_before <= sa.bindparam("now"))
+    .order_by(inbox.c.not_before, inbox.c.id)
+    .limit(sa.bindparam("page", type_=sa.Integer()))
+)
+_PENDING_OF = (
+    sa.select(inbox.c.id, inbox.c.subject, inbox.c.event_id, inbox.c.attempts,
+              inbox.c.received_at)
+    .where(inbox.c.status == PENDING, inbox.c.subject.in_(sa.bindparam("subjects", expanding=True)))
+    .order_by(inbox.c.id)
+)  # fmt: skip
+# RETURNING counts what went in on both backends (executemany rowcount does not).
+_INSERT_NEW = {
+    name: insert(inbox).on_conflict_do_nothing(index_elements=["event_id"]).returning(inbox.c.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_SET_STATUS = (
+    inbox.update()
+    .where(inbox.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(status=sa.bindparam("new_status"))
+)
+
+
 class Inbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -125,12 +153,10 @@ class Inbox:
         # Within one batch the first of a repeated id wins; across batches the table's
         # unique index decides, without failing the batch.
         unique = list({r["event_id"]: r for r in reversed(rows)}.values())[::-1]
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = _INSERT_NEW[conn.dialect.name]
         inserted = 0
         for part in chunks(unique, 1000):
-            stmt = insert(inbox).on_conflict_do_nothing(index_elements=["event_id"])
-            # RETURNING counts what went in on both backends (executemany rowcount does not).
-            inserted += len(conn.execute(stmt.returning(inbox.c.id), part).all())
+            inserted += len(conn.execute(stmt, part).all())
         return inserted
 
     # -- working -----------------------------------------------------------------
@@ -144,28 +170,23 @@ class Inbox:
         return result.rowcount
 
     def claim(self, limit: int, now: datetime | None = None) -> list[Claim]:
-        """Take up to ``limit`` due subjects, each with all its pending events."""
+        """Take up to ``limit`` due subjects, each with all its pending events.
+
+        Subjects come in the order their first event fell due. The cost grows with
+        what is claimed, not with what waits: an index range scan of due rows
+        (``ix_inbox_claim``), then the pending rows of those subjects.
+        """
         now = now or _now()
         with writing(self.engine) as conn:
-            due = conn.execute(
-                sa.select(inbox.c.subject, sa.func.min(inbox.c.id).label("first"))
-                .where(inbox.c.status == PENDING, inbox.c.not_before <= now)
-                .group_by(inbox.c.subject)
-                .order_by("first")
-                .limit(limit)
-            ).all()
-            if not due:
+            if conn.dialect.name == "postgresql":
+                # Processes claim in turn, as SQLite's write lock makes them, so no
+                # subject is claimed twice; the lock goes with the transaction.
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK)))
+            subjects = self._due_subjects(conn, limit, now)
+            if not subjects:
                 return []
-            subjects = [d.subject for d in due]
-            rows = conn.execute(
-                sa.select(inbox.c.id, inbox.c.subject, inbox.c.event_id, inbox.c.attempts,
-                          inbox.c.received_at)
-                .where(inbox.c.status == PENDING, inbox.c.subject.in_(subjects))
-                .order_by(inbox.c.id)
-            ).all()  # fmt: skip
-            conn.execute(
-                inbox.update().where(inbox.c.id.in_([r.id for r in rows])).values(status=PROCESSING)
-            )
+            rows = conn.execute(_PENDING_OF, {"subjects": subjects}).all()
+            conn.execute(_SET_STATUS, {"ids": [r.id for r in rows], "new_status": PROCESSING})
         grouped: dict[str, list[Any]] = {s: [] for s in subjects}
         for r in rows:
             grouped[r.subject].append(r)
@@ -180,11 +201,38 @@ class Inbox:
             for subject, group in grouped.items()
         ]
 
+    @staticmethod
+    def _due_subjects(conn: Connection, limit: int, now: datetime) -> list[str]:
+        """Up to ``limit`` subjects with due events, walking due rows in index order."""
+        subjects: dict[str, None] = {}  # ordered, distinct
+        page = 4 * limit  # most subjects have one pending event: one page is enough
+        after: tuple[datetime, int] | None = None
+        while len(subjects) < limit:
+            query = _DUE
+            if after is not None:  # rare: a page of the same few subjects' events
+                query = query.where(
+                    sa.or_(
+                        inbox.c.not_before > after[0],
+                        sa.and_(inbox.c.not_before == after[0], inbox.c.id > after[1]),
+                    )
+                )
+            rows = conn.execute(query, {"now": now, "page": page}).all()
+            for row in rows:
+                subjects[row.subject] = None
+                if len(subjects) == limit:
+                    break
+            if len(rows) < page:
+                break
+            after = (rows[-1].not_before, rows[-1].id)
+        return list(subjects)
+
     def done(self, claims: Iterable[Claim]) -> None:
         ids = [i for c in claims for i in c.ids]
+        if not ids:
+            return
         with writing(self.engine) as conn:
             for part in chunks(ids):
-                conn.execute(inbox.update().where(inbox.c.id.in_(part)).values(status=DONE))
+                conn.execute(_SET_STATUS, {"ids": part, "new_status": DONE})
 
     def retry(self, claim: Claim, error: str, delay_s: float) -> None:
         """Put a claim back to wait ``delay_s`` seconds, counting the attempt."""

@@ -20,7 +20,7 @@ inbox = sa.Table(
     sa.Column("attempts", sa.Integer(), nullable=False),
     sa.Column("not_before", UTCDateTime(), nullable=False),
     sa.Column("last_error", sa.Text()),
-    sa.Index("ix_inbox_due", "status", "not_before"),
+    sa.Index("ix_inbox_claim", "status", "not_before", "id"),  # due rows in order
     sa.Index("ix_inbox_subject", "subject", "status"),
 )
 

@@ -7,13 +7,13 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from mlgraph.ingest.committer import Committer
 from mlgraph.ingest.hydrator import Dead, Done, Fetched, Hydrator, Retry, RetryPolicy, Writes
 from mlgraph.ingest.inbox import Claim, Inbox
 
 log = logging.getLogger("mlgraph.ingest")
+FORGET_EVERY_S = 60.0  # how often handled events past the dedupe window are dropped
 
 
 @dataclass
@@ -27,8 +27,14 @@ class WorkerStats:
 
 @dataclass(frozen=True)
 class WorkerPolicy:
-    max_in_flight: int = 64
+    # Subjects being fetched or waiting for their group commit. Room for more
+    # than the sources' slots (6 x 8) lets hydrations pile up behind a running
+    # commit, so the next one writes more of them in one transaction.
+    max_in_flight: int = 256
     max_batch: int = 200  # hydrations written in one transaction
+    # Claim again only once this many slots are free (or none is busy): each
+    # claim is a write transaction, and one per finished commit suffices.
+    min_claim: int = 32
     idle_poll_s: float = 0.05
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     keep_done: timedelta = timedelta(hours=24)  # the dedupe window
@@ -58,33 +64,50 @@ class Worker:
         if recovered:
             log.info("recovered %d events a stopped process had claimed", recovered)
         in_flight: set[asyncio.Task[None]] = set()
-        rounds = 0
+        enough = min(self.policy.min_claim, self.policy.max_in_flight)
+        slots = asyncio.Event()  # set once ``enough`` slots are free again
+
+        def finished(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            if self.policy.max_in_flight - len(in_flight) >= enough:
+                slots.set()
+
+        loop = asyncio.get_running_loop()
+        forget_at = loop.time() + FORGET_EVERY_S
         while not stop.is_set():
             free = self.policy.max_in_flight - len(in_flight)
-            claims = await asyncio.to_thread(self.inbox.claim, free) if free > 0 else []
-            for claim in claims:
-                task = asyncio.create_task(self._process(claim))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-            if not claims:
-                await self._idle(stop, in_flight)
-            rounds += 1
-            if rounds % 2000 == 0:
+            if free >= enough or not in_flight:
+                claims = await asyncio.to_thread(self.inbox.claim, free)
+                for claim in claims:
+                    task = asyncio.create_task(self._process(claim))
+                    in_flight.add(task)
+                    task.add_done_callback(finished)
+                if len(claims) < free:
+                    # Nothing more is due: sleep until events arrive or the next poll
+                    # (retries falling due, events another process put in the inbox).
+                    await self._wait(stop, self.wake, self.policy.idle_poll_s)
+            else:
+                # Every slot was filled, so more may be due: claim once enough are free.
+                slots.clear()
+                await self._wait(stop, slots, None)
+            if loop.time() >= forget_at:
+                forget_at = loop.time() + FORGET_EVERY_S
                 await asyncio.to_thread(self.inbox.forget_done, self.policy.keep_done)
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
         if self._committing is not None:
             await self._committing
 
-    async def _idle(self, stop: asyncio.Event, in_flight: set[asyncio.Task[None]]) -> None:
-        self.wake.clear()
-        signals = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
-        waiters: set[asyncio.Task[Any]] = {*signals, *in_flight}  # a finished task frees a slot
-        await asyncio.wait(
-            waiters, timeout=self.policy.idle_poll_s, return_when=asyncio.FIRST_COMPLETED
-        )
-        for signal in signals:
-            signal.cancel()
+    @staticmethod
+    async def _wait(stop: asyncio.Event, signal: asyncio.Event, timeout: float | None) -> None:
+        if signal.is_set():
+            signal.clear()
+            return
+        waiters = [asyncio.create_task(signal.wait()), asyncio.create_task(stop.wait())]
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        signal.clear()
 
     async def drain(self, timeout_s: float = 60.0) -> None:
         """Work until the inbox has nothing due (for tests and batch runs)."""
@@ -124,29 +147,32 @@ class Worker:
         while self._to_commit:
             batch = self._to_commit[: self.policy.max_batch]
             del self._to_commit[: self.policy.max_batch]
-            items = [(claim, writes) for claim, writes, _ in batch]
             try:
-                results = await asyncio.to_thread(self.committer.commit, items)
-                done = []
-                for (claim, _), result in zip(items, results, strict=True):
-                    if isinstance(result, Done):
-                        done.append(claim)
-                        self.stats.hydrated += result.tx is not None
-                        self.stats.unchanged += result.tx is None
-                    else:
-                        await asyncio.to_thread(self._settle_failure, claim, result)
-                # A crash before this write only means hydrating them again: no change.
-                await asyncio.to_thread(self.inbox.done, done)
-            except Exception as exc:  # the store is unreachable: try these again later
-                log.exception("committing %d hydrations failed", len(items))
-                for claim, _ in items:
-                    await asyncio.to_thread(
-                        self._settle_failure, claim, Retry(f"{type(exc).__name__}: {exc}")
-                    )
+                # One thread hop a batch, for the writes and the inbox's bookkeeping.
+                await asyncio.to_thread(self._write, [(claim, w) for claim, w, _ in batch])
             finally:
                 for _, _, committed in batch:
                     if not committed.done():
                         committed.set_result(None)
+
+    def _write(self, items: list[tuple[Claim, Writes]]) -> None:
+        """Commit ``items`` in one transaction, then settle each claim (blocking)."""
+        try:
+            results = self.committer.commit(items)
+            done = []
+            for (claim, _), result in zip(items, results, strict=True):
+                if isinstance(result, Done):
+                    done.append(claim)
+                    self.stats.hydrated += result.tx is not None
+                    self.stats.unchanged += result.tx is None
+                else:
+                    self._settle_failure(claim, result)
+            # A crash before this write only means hydrating them again: no change.
+            self.inbox.done(done)
+        except Exception as exc:  # the store is unreachable: try these again later
+            log.exception("committing %d hydrations failed", len(items))
+            for claim, _ in items:
+                self._settle_failure(claim, Retry(f"{type(exc).__name__}: {exc}"))
 
     def _settle_failure(self, claim: Claim, outcome: Retry | Dead) -> None:
         if isinstance(outcome, Retry) and claim.attempts + 1 < self.policy.retry.max_attempts:
