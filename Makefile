@@ -42,11 +42,13 @@ bench: install  ## full benchmarks (slow); results go in docs/BENCHMARKS.md
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/ingest.py --size 50
 	$(BIN)/python bench/enrich.py
+	$(BIN)/python bench/percolate.py
 
 bench-quick: install  ## every benchmark in quick mode (about a minute each)
 	$(BIN)/python bench/store.py --quick
 	$(BIN)/python bench/ingest.py --quick
 	$(BIN)/python bench/enrich.py --quick
+	$(BIN)/python bench/percolate.py --quick
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 import mlgraph.ingest.tables  # noqa: F401 - registers the inbox tables on the metadata
+import mlgraph.reverse.tables  # noqa: F401 - and the saved searches'
 from mlgraph.store import Store, migrate
 from mlgraph.store.tables import metadata
 

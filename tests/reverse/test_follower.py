@@ -1,0 +1,206 @@
+"""Membership and transitions from the change feed, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlgraph.reverse import ReverseFollower, SavedSearches, Transition
+from mlgraph.reverse.follower import CURSOR
+from mlgraph.store import Store, feed
+from tests.builders import entity, uri
+
+PERSONALIZATION = "type == 'Model' AND tags.team == 'personalization'"
+MODEL = uri("Model", "ranking")
+
+
+def moves(transitions: list[Transition]) -> list[tuple[str, str, int]]:
+    return [(t.transition, t.uri, t.tx) for t in transitions]
+
+
+def test_an_entity_enters_and_leaves(store: Store) -> None:
+    searches = SavedSearches(store)
+    saved = searches.save("alice", "my team's models", PERSONALIZATION)
+    follower = ReverseFollower(store)
+    follower.catch_up()
+
+    entered = store.transact(upsert=[entity("Model", "ranking", tags={"team": "personalization"})])
+    store.transact(upsert=[entity("Model", "other", tags={"team": "ads"})])
+    follower.catch_up()
+    assert searches.members(saved.id) == [MODEL]
+    assert searches.matching(MODEL) == [saved.id]
+
+    left = store.transact(upsert=[entity("Model", "ranking", tags={"team": "ads"})])
+    follower.catch_up()
+    assert searches.members(saved.id) == []
+    assert moves(searches.transitions(saved.id)) == [
+        ("entered", MODEL, entered.tx),
+        ("left", MODEL, left.tx),
+    ]
+    assert follower.lag() == 0
+
+
+def test_deleting_an_entity_makes_it_leave_every_search(store: Store) -> None:
+    searches = SavedSearches(store)
+    a = searches.save("alice", "models", "type == 'Model'")
+    b = searches.save("bob", "personalization", "tags.team == 'personalization'")
+    follower = ReverseFollower(store)
+    store.transact(upsert=[entity("Model", "ranking", tags={"team": "personalization"})])
+    follower.catch_up()
+    assert searches.matching(MODEL) == [a.id, b.id]
+
+    gone = store.retract(MODEL)
+    follower.catch_up()
+    assert searches.matching(MODEL) == []
+    left = [t for t in searches.transitions() if t.transition == "left"]
+    assert sorted((t.search, t.tx) for t in left) == [(a.id, gone.tx), (b.id, gone.tx)]
+
+
+def test_a_purged_entity_leaves_too(store: Store) -> None:
+    searches = SavedSearches(store)
+    saved = searches.save("alice", "models", "type == 'Model'")
+    follower = ReverseFollower(store)
+    store.transact(upsert=[entity("Model", "ranking")])
+    follower.catch_up()
+    purged = store.purge(MODEL)
+    follower.catch_up()
+    assert searches.members(saved.id) == []
+    assert moves(searches.transitions(saved.id))[-1] == ("left", MODEL, purged.tx)
+
+
+def test_renaming_a_neighbour_changes_who_matches(store: Store) -> None:
+    searches = SavedSearches(store)
+    saved = searches.save("alice", "instances of ranking", "model.name == 'ranking'")
+    follower = ReverseFollower(store)
+    instance = entity("ModelInstance", "ranking-v1", references={"model": MODEL})
+    store.transact(upsert=[entity("Model", "ranking", name="old-name"), instance])
+    follower.catch_up()
+    assert searches.members(saved.id) == []
+
+    # Only the model changes; the instance's document names it, so it enters.
+    renamed = store.transact(upsert=[entity("Model", "ranking", name="Ranking")])
+    follower.catch_up()
+    assert searches.members(saved.id) == [instance.uri]
+    assert moves(searches.transitions(saved.id)) == [("entered", instance.uri, renamed.tx)]
+
+
+def test_inverse_relationships_are_searchable(store: Store) -> None:
+    searches = SavedSearches(store)
+    saved = searches.save("alice", "models with v1", "instances.id == 'ranking-v1'")
+    follower = ReverseFollower(store)
+    store.transact(upsert=[entity("Model", "ranking")])
+    store.transact(upsert=[entity("ModelInstance", "ranking-v1", references={"model": MODEL})])
+    follower.catch_up()
+    assert searches.members(saved.id) == [MODEL]
+
+
+def test_a_new_search_starts_from_what_matches_now_without_notifying(store: Store) -> None:
+    store.transact(upsert=[entity("Model", "ranking", tags={"team": "personalization"})])
+    follower = ReverseFollower(store)
+    follower.catch_up()
+    searches = SavedSearches(store)
+    saved = searches.save("alice", "mine", PERSONALIZATION)
+    follower.catch_up()
+    assert searches.members(saved.id) == [MODEL]
+    assert searches.transitions() == []
+    built = searches.require(saved.id)
+    assert built.built_tx == store.last_tx()
+
+
+def test_editing_a_search_rebuilds_its_membership_silently(store: Store) -> None:
+    searches = SavedSearches(store)
+    saved = searches.save("alice", "mine", PERSONALIZATION)
+    follower = ReverseFollower(store)
+    store.transact(upsert=[entity("Model", "ranking", tags={"team": "personalization"})])
+    store.transact(upsert=[entity("Model", "ads", tags={"team": "ads"})])
+    follower.catch_up()
+    before = searches.transitions()
+    assert moves(before) == [("entered", MODEL, 1)]
+
+    edited = searches.save("alice", "mine", "type == 'Model' AND tags.team == 'ads'")
+    assert edited.id == saved.id and edited.revision > saved.revision
+    assert searches.require(saved.id).built_tx is None  # until the follower builds it
+    follower.catch_up()
+    assert searches.members(saved.id) == [uri("Model", "ads")]
+    assert searches.transitions() == before  # the edit itself notifies nobody
+
+    # From then on the new definition counts.
+    left = store.transact(upsert=[entity("Model", "ads", tags={"team": "infra"})])
+    follower.catch_up()
+    assert moves(searches.transitions())[-1] == ("left", uri("Model", "ads"), left.tx)
+
+
+def test_saving_the_same_text_changes_nothing(store: Store) -> None:
+    searches = SavedSearches(store)
+    first = searches.save("alice", "mine", PERSONALIZATION)
+    again = searches.save("alice", "mine", PERSONALIZATION)
+    assert again == first
+    assert [s.name for s in searches.all("alice")] == ["mine"]
+    assert searches.find("alice", "mine") == first
+
+
+def test_a_deleted_search_stops_matching(store: Store) -> None:
+    searches = SavedSearches(store)
+    kept = searches.save("alice", "kept", "type == 'Model'")
+    dropped = searches.save("bob", "dropped", "type == 'Model'")
+    follower = ReverseFollower(store)
+    store.transact(upsert=[entity("Model", "ranking")])
+    follower.catch_up()
+    assert searches.delete(dropped.id)
+    assert not searches.delete(dropped.id)
+    store.transact(upsert=[entity("Model", "second")])
+    follower.catch_up()
+    assert dropped.id not in follower.percolator
+    assert {t.search for t in searches.transitions()} == {kept.id, dropped.id}
+    assert [t.uri for t in searches.transitions(dropped.id)] == [MODEL]
+    assert searches.members(dropped.id) == []
+    assert searches.members(kept.id) == [MODEL, uri("Model", "second")]
+
+
+def _history(store: Store) -> None:
+    """Five transitions: ranking enters, leaves, enters again; other enters and leaves."""
+    store.transact(upsert=[entity("Model", "ranking", tags={"team": "personalization"})])
+    store.transact(upsert=[entity("Model", "ranking", tags={"team": "ads"})])
+    store.transact(upsert=[entity("Model", "ranking", tags={"team": "personalization"})])
+    store.transact(upsert=[entity("Model", "other", tags={"team": "personalization"})])
+    store.retract(uri("Model", "other"))
+
+
+def test_handling_the_feed_again_notifies_once(store: Store) -> None:
+    searches = SavedSearches(store)
+    saved = searches.save("alice", "mine", PERSONALIZATION)
+    ReverseFollower(store).catch_up()
+    _history(store)
+    ReverseFollower(store, batch=2).catch_up()
+    first = moves(searches.transitions())
+    members = searches.members(saved.id)
+    assert len(first) == 5
+
+    # From the start again, by a new follower and by one that saw it all.
+    store.save_cursor(CURSOR, 0)
+    ReverseFollower(store, batch=3).catch_up()
+    store.save_cursor(CURSOR, 2)
+    ReverseFollower(store).catch_up()
+    assert moves(searches.transitions()) == first
+    assert searches.members(saved.id) == members == [MODEL]
+
+
+def test_a_round_that_fails_midway_writes_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searches = SavedSearches(store)
+    searches.save("alice", "mine", PERSONALIZATION)
+    follower = ReverseFollower(store)
+    follower.catch_up()
+    _history(store)
+
+    def crash(*_: object) -> None:
+        raise RuntimeError("power cut")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(feed, "save_cursor", crash)
+        with pytest.raises(RuntimeError):
+            follower.step()
+    assert searches.transitions() == []
+    assert store.cursor(CURSOR) == 0
+    follower.catch_up()
+    assert len(searches.transitions()) == 5
