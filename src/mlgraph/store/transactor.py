@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from psycopg.types.json import Jsonb
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from mlgraph.catalog.entity import Entity, LifecycleState
@@ -29,6 +32,7 @@ from mlgraph.store.records import Edge, Op, Provenance, TxReport
 
 TX_LOCK = 0x6D6C6702  # advisory lock id serializing transactions on PostgreSQL
 CHUNK = 5000  # bound parameters per IN (...) lookup
+COPY_MIN = 50  # rows from which an insert goes by COPY on PostgreSQL
 
 EdgeKey = tuple[int, int, int]  # (src node, label id, dst node)
 
@@ -223,6 +227,32 @@ def _open_tx(conn: Connection, provenance: Provenance, at: datetime | None) -> t
     return tx, now
 
 
+def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that all have the same keys; many at once by COPY on PostgreSQL.
+
+    psycopg runs an executemany as one INSERT per row (pipelined): for the
+    thousands of rows of a bulk load that is most of the load's time, and COPY
+    writes them several times faster. The rows and their values are the same.
+    """
+    if not rows:
+        return
+    if conn.dialect.driver != "psycopg" or len(rows) < COPY_MIN:
+        conn.execute(table.insert(), rows)
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    columns = list(rows[0])
+    # SQLAlchemy's JSON type serializes for INSERT; COPY needs it said (None stays NULL).
+    json = {c for c in columns if isinstance(table.c[c].type, sa.JSON)}
+    sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    with driver.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(
+                [Jsonb(row[c]) if c in json and row[c] is not None else row[c] for c in columns]
+            )
+
+
 def chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -269,11 +299,22 @@ class _Write:
 
     # -- reading what is there -------------------------------------------------
 
+    def among(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
+        """``column IN values``: on PostgreSQL one array parameter rather than one per value.
+
+        For the thousands of values of a bulk load, rendering and sending one
+        parameter each cost more client time than the lookup (measured: 3x).
+        """
+        if self.conn.dialect.name != "postgresql":
+            return column.in_(values)
+        element = sa.BigInteger() if values and isinstance(values[0], int) else sa.Text()
+        return column == sa.any_(sa.literal(values, postgresql.ARRAY(element)))
+
     def node_ids(self, uris: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         for part in chunks(sorted(uris)):
             rows = self.conn.execute(
-                sa.select(t.node.c.uri, t.node.c.id).where(t.node.c.uri.in_(part))
+                sa.select(t.node.c.uri, t.node.c.id).where(self.among(t.node.c.uri, part))
             )
             found.update(iter(rows))
         return found
@@ -284,7 +325,7 @@ class _Write:
         for part in chunks(list(nodes)):
             rows = self.conn.execute(
                 sa.select(e.c.node, e.c.type, e.c.state, e.c.name, e.c.description, e.c.doc).where(
-                    e.c.node.in_(part)
+                    self.among(e.c.node, part)
                 )
             )
             for r in rows:
@@ -295,9 +336,9 @@ class _Write:
         out: dict[EdgeKey, _EdgeWant] = {}
         e = t.edge
         for part in chunks(nodes):
-            where: sa.ColumnElement[bool] = e.c.src.in_(part)
+            where = self.among(e.c.src, part)
             if incoming:
-                where = sa.or_(where, e.c.dst.in_(part))
+                where = sa.or_(where, self.among(e.c.dst, part))
             rows = self.conn.execute(
                 sa.select(e.c.src, e.c.label, e.c.dst, e.c.origin, e.c.provenance).where(where)
             )
@@ -433,10 +474,10 @@ class _Write:
             for u, c in plan.entities.items()
         ]
         if rows:
-            self.conn.execute(
-                t.entity_version.insert(), [{**r, "tx_from": tx, "tx_to": None} for r in rows]
+            insert_rows(
+                self.conn, t.entity_version, [{**r, "tx_from": tx, "tx_to": None} for r in rows]
             )
-            self.conn.execute(t.entity.insert(), [{**r, "tx": tx} for r in rows])
+            insert_rows(self.conn, t.entity, [{**r, "tx": tx} for r in rows])
         for u in plan.entities:
             changes.append(
                 {"kind": "entity", "op": Op.UPDATE if u in by_uri else Op.CREATE, "uri": u}
@@ -448,8 +489,9 @@ class _Write:
         asserted, retracted = self.write_edges(tx, plan, ids, gone, stripped, changes)
         if not changes:
             return TxReport(None, None)
-        self.conn.execute(
-            t.change.insert(),
+        insert_rows(
+            self.conn,
+            t.change,
             [
                 {"tx": tx, "seq": i, "label": None, "other": None, **c, **self.cause(c["uri"])}
                 for i, c in enumerate(changes)
@@ -521,9 +563,9 @@ class _Write:
         v = t.entity_version
         for part in chunks(nodes):
             self.conn.execute(
-                v.update().where(v.c.node.in_(part), v.c.tx_to.is_(None)).values(tx_to=tx)
+                v.update().where(self.among(v.c.node, part), v.c.tx_to.is_(None)).values(tx_to=tx)
             )
-            self.conn.execute(t.entity.delete().where(t.entity.c.node.in_(part)))
+            self.conn.execute(t.entity.delete().where(self.among(t.entity.c.node, part)))
 
     def write_edges(
         self,
@@ -603,10 +645,10 @@ class _Write:
                 {"src": s, "label": lb, "dst": d, "origin": w.origin, "provenance": w.provenance}
                 for (s, lb, d), w in open_
             ]
-            self.conn.execute(
-                t.edge_version.insert(), [{**r, "tx_from": tx, "tx_to": None} for r in rows]
+            insert_rows(
+                self.conn, t.edge_version, [{**r, "tx_from": tx, "tx_to": None} for r in rows]
             )
-            self.conn.execute(t.edge.insert(), [{**r, "tx": tx} for r in rows])
+            insert_rows(self.conn, t.edge, [{**r, "tx": tx} for r in rows])
             for key, _ in open_:
                 changes.append(self.edge_change(Op.ASSERT, key, uri_of))
         return len(open_), len(close) - len(reopened & set(close))
