@@ -42,12 +42,16 @@ bench: install  ## full benchmarks (slow); results go in docs/BENCHMARKS.md
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/ingest.py --size 50
 	$(BIN)/python bench/enrich.py
+	$(BIN)/python bench/search.py
+	$(BIN)/python bench/api.py
 	$(BIN)/python bench/percolate.py
 
 bench-quick: install  ## every benchmark in quick mode (about a minute each)
 	$(BIN)/python bench/store.py --quick
 	$(BIN)/python bench/ingest.py --quick
 	$(BIN)/python bench/enrich.py --quick
+	$(BIN)/python bench/search.py --quick
+	$(BIN)/python bench/api.py --quick
 	$(BIN)/python bench/percolate.py --quick
 
 clean:

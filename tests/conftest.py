@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import mlgraph.ingest.tables  # noqa: F401 - the inbox tables are truncated too
+# Registered on the metadata, so their tables are truncated between tests too.
+import mlgraph.api.tables
+import mlgraph.ingest.tables
+import mlgraph.reverse.tables  # noqa: F401
 from mlgraph.catalog import Schema, load_schema
 from mlgraph.store import Store
 from mlgraph.store.engine import create_engine

@@ -515,5 +515,124 @@ def quality(
         console.print(table)
 
 
+# -- search ----------------------------------------------------------------------------
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='Words and filters, e.g. "ranking type:Model".')],
+    limit: Annotated[int, typer.Option(help="Hits per page.")] = 10,
+    cursor: Annotated[str | None, typer.Option(help="The next page, as printed.")] = None,
+    owners: Annotated[bool, typer.Option(help="Search users and groups only.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Search the discovery index (filters: type:, owner:, tag:key=value, state:)."""
+    from rich.markup import escape
+
+    from mlgraph.search import Discovery
+
+    settings = _settings()
+    try:
+        with open_store(settings) as store:
+            page = Discovery(settings.data_dir / "search", store).search(
+                query, limit=limit, cursor=cursor, index="owners" if owners else "entities"
+            )
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _print_json(asdict(page))
+        return
+    table = _uri_table("type", "name", "uri", "score", title=f"{page.total} hits for {query!r}")
+    for hit in page.hits:
+        table.add_row(hit.type, escape(hit.name), hit.uri, f"{hit.score:.2f}")
+    console.print(table)
+    for facet, counts in page.facets.items():
+        if counts:
+            shown = ", ".join(f"{k} {n}" for k, n in list(counts.items())[:8])
+            console.print(f"[dim]{facet}:[/dim] {escape(shown)}", soft_wrap=True)
+    if page.next_cursor:
+        console.print(f"next page: --cursor {page.next_cursor}")
+
+
+@app.command()
+def reindex() -> None:
+    """Build a new search index version from the store and switch to it (the old one keeps
+    serving until then)."""
+    from mlgraph.search import Discovery
+
+    settings = _settings()
+    try:
+        with open_store(settings) as store:
+            discovery = Discovery(settings.data_dir / "search", store)
+            with console.status("indexing") as status:
+                report = discovery.rebuild(lambda n: status.update(f"indexed {n} entities"))
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"search index {report.version} serves {report.documents} entities "
+        f"({report.owners} users and groups) as of tx {report.position}, "
+        f"built in {report.seconds:.1f} s"
+        + (f"; it replaced {report.previous}" if report.previous else "")
+    )
+
+
+# -- API tokens ------------------------------------------------------------------------
+
+token = typer.Typer(help="API tokens (docs/api.md#auth).", no_args_is_help=True)
+app.add_typer(token, name="token")
+
+
+@token.command("create")
+def token_create(
+    scope: Annotated[
+        list[str], typer.Option(help="read, write or admin (admin includes read and write).")
+    ],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "api token",
+) -> None:
+    """Create a token and print it, once: only its hash is kept."""
+    from mlgraph.api.tokens import Tokens
+
+    try:
+        with open_store(_settings()) as store:
+            created = Tokens(store.engine).create(name, scope)
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    info = created.info
+    scopes = ", ".join(sorted(s.value for s in info.scopes))
+    errors.print(f"token {info.id} {info.name!r} ({scopes}); shown only now:")
+    print(created.secret)  # alone on stdout, for scripts: TOKEN=$(mlgraph token create …)
+
+
+@token.command("list")
+def token_list(
+    revoked: Annotated[bool, typer.Option(help="Include revoked tokens.")] = False,
+) -> None:
+    """Tokens by id, with their scopes (never the tokens themselves)."""
+    from mlgraph.api.tokens import Tokens
+
+    with open_store(_settings()) as store:
+        found = Tokens(store.engine).listing(include_revoked=revoked)
+    table = Table("id", "name", "token", "scopes", "created", "revoked")
+    for t in found:
+        scopes = " ".join(sorted(s.value for s in t.scopes))
+        revoked_at = t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else ""
+        created = t.created_at.isoformat(timespec="seconds")
+        table.add_row(str(t.id), t.name, f"{t.prefix}…", scopes, created, revoked_at)
+    console.print(table)
+
+
+@token.command("revoke")
+def token_revoke(token_id: int) -> None:
+    """Revoke a token for good (a running server notices within a few seconds)."""
+    from mlgraph.api.tokens import Tokens
+
+    try:
+        with open_store(_settings()) as store:
+            info = Tokens(store.engine).revoke(token_id)
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    console.print(f"revoked token {info.id} {info.name!r}")
+
+
 if __name__ == "__main__":
     app()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
         description="Maintain inferred relationships from the change feed (off: run "
         "`mlgraph enrich --rederive` on a schedule instead).",
     )
+    search: bool = Field(
+        True, description="With the workers, follow the change feed into the search index."
+    )
     max_attempts: int = Field(8, ge=1, description="Hydration attempts before dead-lettering.")
     source_concurrency: int = Field(8, ge=1, description="Requests in flight per source.")
     source_rate_per_s: float = Field(500.0, gt=0, description="Requests per second per source.")
@@ -71,6 +75,24 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(None, description="Consume thin events from Kafka.")
     reconcile_every_s: float | None = Field(
         None, gt=0, description="Sweep every source this often (off by default)."
+    )
+    # -- the API: auth and query limits (docs/api.md) --
+    auth: Literal["auto", "required", "off"] = Field(
+        "auto",
+        description="API tokens: 'auto' requires them as soon as one exists (`mlgraph token "
+        "create`), 'required' always, 'off' never (a trusted network only).",
+    )
+    anonymous_read: bool = Field(
+        False, description="Let requests without a token read the graph; writes still need one."
+    )
+    api_max_page: int = Field(
+        100, ge=1, le=10_000, description="The most items one page (`first`, `limit`) may hold."
+    )
+    graphql_max_depth: int = Field(16, ge=1, description="The deepest GraphQL selection allowed.")
+    graphql_max_aliases: int = Field(30, ge=0, description="Aliases one GraphQL document may use.")
+    graphql_max_tokens: int = Field(5000, ge=10, description="Tokens a GraphQL document may hold.")
+    graphql_max_cost: int = Field(
+        50_000, ge=1, description="The most objects a GraphQL query may be estimated to return."
     )
 
     @field_validator("store_url")

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mlgraph.api import create_app
+from mlgraph.api.tokens import Tokens
 from mlgraph.config import Settings
 from mlgraph.runtime import Service
 from mlgraph.sources import SOURCES, HttpSink, Sources, generate, serve_sources
@@ -42,13 +43,17 @@ def reset_data_dir(settings: Settings) -> None:
 
 def demo_settings(settings: Settings, options: DemoOptions) -> Settings:
     urls = {name: f"http://127.0.0.1:{options.sources_port + i}" for i, name in enumerate(SOURCES)}
-    return settings.model_copy(update={"sources": urls, "workers": True})
+    # Anyone may read the demo's graph (the browser, curl); writing still needs a token
+    # once tokens exist, and the demo makes one for its own sources then.
+    return settings.model_copy(update={"sources": urls, "workers": True, "anonymous_read": True})
 
 
 async def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None:
     service = Service.open(settings)
     api_url = f"http://{settings.host}:{settings.port}"
-    sources = Sources(generate(options.size, options.seed), HttpSink(f"{api_url}/v1/events"))
+    headers, token_id = _sources_token(service)
+    sink = HttpSink(f"{api_url}/v1/events", headers=headers)
+    sources = Sources(generate(options.size, options.seed), sink)
     api = quiet_server(create_app(service), settings.host, settings.port)
     api_task = asyncio.create_task(api.serve(), name="api")
     try:
@@ -70,6 +75,18 @@ async def run_demo(settings: Settings, options: DemoOptions, console: Console) -
     finally:
         api.should_exit = True
         await asyncio.gather(api_task, return_exceptions=True)
+        if token_id is not None:
+            Tokens(service.store.engine).revoke(token_id)
+
+
+def _sources_token(service: Service) -> tuple[dict[str, str], int | None]:
+    """A write token for the demo's own sources, when the API will ask for one."""
+    tokens = Tokens(service.store.engine)
+    auth = service.settings.auth
+    if auth == "off" or (auth == "auto" and not tokens.any_active()):
+        return {}, None
+    created = tokens.create("mlgraph demo sources", ["write"])
+    return {"Authorization": f"Bearer {created.secret}"}, created.info.id
 
 
 async def _wait_for(url: str, server: asyncio.Task[None]) -> None:
@@ -115,6 +132,7 @@ def _print_tour(console: Console, api_url: str) -> None:
 [bold]Where to look[/bold]
   curl {api_url}/v1/summary
   curl {api_url}/docs                      # the OpenAPI explorer
+  open {api_url}/graphql                   # GraphiQL: try seed 000's query (docs/api.md)
   mlgraph get {SEED_URI}
   mlgraph history {SEED_URI}
   mlgraph traverse aip://pipeline-run/orchestrator/train-weekly-ranking-20XX0101 --direction both

@@ -26,6 +26,7 @@ from mlgraph.ingest.intake import Intake
 from mlgraph.ingest.reconcile import Reconciler, ReconcileReport
 from mlgraph.ingest.stub_requests import stub_entries
 from mlgraph.ingest.worker import Worker, WorkerPolicy
+from mlgraph.search import Discovery
 from mlgraph.store import Store
 
 log = logging.getLogger("mlgraph")
@@ -51,12 +52,20 @@ class Service:
         self.intake = Intake(self.inbox, connectors)
         self.worker: Worker | None = None
         self.enricher: Enricher | None = None
+        self._search: Discovery | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Service:
         store = open_store(settings)
         connectors = load_connectors(store.schema, settings.sources, settings.connectors_dir)
         return cls(settings, store, connectors)
+
+    @property
+    def search(self) -> Discovery:
+        """The discovery index in the data directory (opened on first use)."""
+        if self._search is None:
+            self._search = Discovery(self.settings.data_dir / "search", self.store)
+        return self._search
 
     def close(self) -> None:
         self.store.close()
@@ -152,6 +161,8 @@ class Service:
             if self.settings.enrich:
                 self.enricher = self.make_enricher()
                 tasks.append(asyncio.create_task(self.enricher.run(stop)))
+            if self.settings.search:
+                tasks.append(asyncio.create_task(self.search.indexer().run(stop)))
             if self.settings.reconcile_every_s:
                 tasks.append(asyncio.create_task(self._reconcile_every(fetcher, stop)))
             self.worker = worker

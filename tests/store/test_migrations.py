@@ -5,8 +5,9 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-import mlgraph.ingest.tables  # noqa: F401 - registers the inbox tables on the metadata
-import mlgraph.reverse.tables  # noqa: F401 - and the saved searches'
+import mlgraph.api.tables
+import mlgraph.ingest.tables
+import mlgraph.reverse.tables  # noqa: F401 - registers every table on the metadata
 from mlgraph.store import Store, migrate
 from mlgraph.store.tables import metadata
 

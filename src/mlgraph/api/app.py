@@ -7,13 +7,21 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mlgraph import __version__
+from mlgraph.api import auth
 from mlgraph.api.dlq import router as dlq_router
 from mlgraph.api.events import router as events_router
+from mlgraph.api.graphql import graphql_router
+from mlgraph.api.limits import Limits
+from mlgraph.api.metrics import Metrics, MetricsMiddleware
+from mlgraph.api.metrics import router as metrics_router
+from mlgraph.api.rest import router as rest_router
+from mlgraph.api.search import router as search_router
+from mlgraph.api.tokens import Scope, Tokens
 from mlgraph.errors import LimitExceeded, NotFound, ValidationError
 from mlgraph.ingest.envelope import MalformedEvents
 from mlgraph.runtime import Service
@@ -35,6 +43,14 @@ def create_app(service: Service, *, workers: bool | None = None) -> FastAPI:
     app = FastAPI(title="mlgraph", version=__version__, lifespan=lifespan)
     app.state.service = service
     store = service.store
+    settings = service.settings
+    auth.install(
+        app, auth.Authenticator(Tokens(store.engine), settings.auth,
+                                anonymous_read=settings.anonymous_read)
+    )  # fmt: skip
+    app.state.metrics = Metrics(service)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    read, write, admin = (Depends(auth.require(s)) for s in (Scope.READ, Scope.WRITE, Scope.ADMIN))
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
@@ -74,7 +90,7 @@ def create_app(service: Service, *, workers: bool | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
         return JSONResponse({"status": "ready", "last_tx": last})
 
-    @app.get("/v1/summary", tags=["store"])
+    @app.get("/v1/summary", tags=["store"], dependencies=[read])
     async def summary() -> dict[str, Any]:
         """Entities by type and state, edges, the last transaction, feed cursors, the inbox."""
         data = await run_in_threadpool(store.summary)
@@ -83,6 +99,10 @@ def create_app(service: Service, *, workers: bool | None = None) -> FastAPI:
                          "dead_letters": stats.dead_letters}  # fmt: skip
         return data
 
-    app.include_router(events_router)
-    app.include_router(dlq_router)
+    app.include_router(events_router, dependencies=[write])
+    app.include_router(dlq_router, dependencies=[admin])
+    app.include_router(search_router, dependencies=[read])
+    app.include_router(rest_router)
+    app.include_router(graphql_router(service, Limits.from_settings(settings)))
+    app.include_router(metrics_router)
     return app

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from mlgraph.errors import NotFound
@@ -14,9 +14,12 @@ from mlgraph.runtime import Service
 
 router = APIRouter(tags=["dead letters"])
 
+# Ids are 64-bit in the database; a larger number would fail in the driver, not as a 4xx.
+LetterId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
 
 class ReplayRequest(BaseModel):
-    ids: list[int] | None = None  # None: every dead letter not yet replayed
+    ids: Annotated[list[LetterId], Field(max_length=10_000)] | None = None  # None: all
 
 
 @router.get("/v1/dlq")
@@ -30,7 +33,9 @@ async def list_dead_letters(
 
 
 @router.get("/v1/dlq/{letter_id}")
-async def show_dead_letter(request: Request, letter_id: int) -> dict[str, Any]:
+async def show_dead_letter(
+    request: Request, letter_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+) -> dict[str, Any]:
     service: Service = request.app.state.service
     letter = await run_in_threadpool(service.inbox.dead_letter, letter_id)
     if letter is None:

@@ -33,6 +33,12 @@ async def post_events(request: Request) -> JSONResponse:
     """
     service: Service = request.app.state.service
     body: Any = json.loads(await request.body())
+    if _has_nul(body):
+        # PostgreSQL cannot store U+0000 in text or JSON: refuse it here, with a reason.
+        return JSONResponse(
+            {"error": "malformed events: text may not contain the NUL character (\\u0000)"},
+            status_code=422,
+        )
     accepted = await run_in_threadpool(service.accept, body)
     service.wake_workers()
     return JSONResponse(
@@ -40,3 +46,13 @@ async def post_events(request: Request) -> JSONResponse:
          "dead_lettered": accepted.dead_lettered},
         status_code=202,
     )  # fmt: skip
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False

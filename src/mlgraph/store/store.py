@@ -13,7 +13,7 @@ from mlgraph.catalog.entity import Entity
 from mlgraph.catalog.schema import Schema, load_schema
 from mlgraph.catalog.validation import canonical
 from mlgraph.errors import LimitExceeded, NotFound, ValidationError
-from mlgraph.store import feed, migrate, quality_queries, status
+from mlgraph.store import batch_reads, feed, migrate, quality_queries, status
 from mlgraph.store import tables as t
 from mlgraph.store.engine import create_engine, writing
 from mlgraph.store.labels import Labels
@@ -370,3 +370,56 @@ class Store:
     def unresolved_by_type(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return quality_queries.unresolved_by_type(conn)
+
+    # -- batch reads --------------------------------------------------------------
+    # Many entities per call, one statement each (see batch_reads): for readers
+    # such as the API's DataLoaders that gather what a whole query level needs.
+
+    def tx_at(self, as_of: AsOf) -> int | None:
+        """The transaction id an ``as_of`` (a tx id or a time) reads at; None for now."""
+        with self.engine.connect() as conn:
+            return resolve_as_of(conn, as_of)
+
+    def get_many(
+        self, uris: Iterable[str], as_of: AsOf = None, *, references: bool = True
+    ) -> dict[str, Entity]:
+        """The entities among ``uris`` (canonical) that exist now or as of ``as_of``;
+        without ``references``, their owners and references are left empty."""
+        with self.engine.connect() as conn:
+            tx = resolve_as_of(conn, as_of)
+            return batch_reads.get_many(conn, self._reader, uris, tx, references=references)
+
+    def neighbors_many(
+        self,
+        uris: Iterable[str],
+        labels: Iterable[str],
+        direction: Literal["out", "in"],
+        *,
+        as_of: AsOf = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> dict[str, batch_reads.NeighborPage]:
+        """A page of each entity's neighbors along edges labelled ``labels``, in URI order."""
+        with self.engine.connect() as conn:
+            tx = resolve_as_of(conn, as_of)
+            return batch_reads.neighbors_many(
+                conn, self._reader, uris, labels, direction, tx, offset=offset, limit=limit
+            )
+
+    def statuses_many(self, uris: Iterable[str]) -> dict[str, EntityStatus]:
+        """``statuses`` in one statement per 10,000 URIs."""
+        with self.engine.connect() as conn:
+            return batch_reads.statuses_many(conn, uris)
+
+    def entity_page(
+        self,
+        type: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+        as_of: AsOf = None,
+    ) -> batch_reads.EntityPage:
+        """Entities (of ``type``) in URI order after the URI ``after``, and how many in all."""
+        if type is not None:
+            type = self.schema.type(type).name
+        with self.engine.connect() as conn:
+            return batch_reads.entity_page(conn, type, after, limit, resolve_as_of(conn, as_of))
