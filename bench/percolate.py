@@ -56,9 +56,9 @@ from typing import Any
 from mlgraph.catalog import Entity, load_schema
 from mlgraph.catalog.validation import OWNERS
 from mlgraph.reverse import CompiledSearch, Percolator, compile_search, document_mapping
-from mlgraph.reverse.documents import Document, Related, build_document, uri_id
-from mlgraph.reverse.mapping import DocumentMapping
 from mlgraph.reverse.stats import Statistics
+from mlgraph.search.filter_document import Document, Related, build_document, uri_id
+from mlgraph.search.filter_fields import DocumentMapping
 from synth import Org
 
 TARGET_DOCS_PER_S = 2000

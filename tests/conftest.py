@@ -35,6 +35,13 @@ def service_missing(what: str) -> None:
     pytest.skip(f"{what} is not reachable")
 
 
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's ``Settings()`` gets a data directory of its own, never ``./.mlgraph``:
+    a test must not see (or leave) another run's index or store."""
+    monkeypatch.setenv("MLGRAPH_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     """Async tests (``pytest.mark.anyio``) run on asyncio, as the service does."""

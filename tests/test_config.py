@@ -13,6 +13,7 @@ def test_defaults_put_sqlite_in_the_data_dir(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLGRAPH_CONFIG", raising=False)
+    monkeypatch.delenv("MLGRAPH_DATA_DIR", raising=False)  # the suite gives each test its own
     settings = Settings()
     assert settings.data_dir == Path(".mlgraph")
     assert settings.resolved_store_url == f"sqlite:///{tmp_path / '.mlgraph' / 'mlgraph.db'}"
@@ -35,6 +36,7 @@ def test_mlgraph_toml_in_the_working_directory_is_read(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLGRAPH_CONFIG", raising=False)
+    monkeypatch.delenv("MLGRAPH_DATA_DIR", raising=False)  # the suite gives each test its own
     (tmp_path / "mlgraph.toml").write_text('data_dir = "elsewhere"\n')
     assert Settings().data_dir == Path("elsewhere")
 

@@ -281,6 +281,26 @@ def enrich(
         service.close()
 
 
+@app.command()
+def percolate() -> None:
+    """Catch up with the change feed for saved searches: record who entered and left each
+    (the server does this as it runs, unless MLGRAPH_REVERSE=false)."""
+    from mlgraph.reverse import ReverseFollower
+
+    settings = _settings()
+    try:
+        with open_store(settings) as store:
+            follower = ReverseFollower(store)
+            with console.status("matching changes against saved searches"):
+                stats = follower.catch_up()
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"{stats.transactions} transactions matched against {len(follower.percolator)} saved "
+        f"searches: {stats.entered} entered, {stats.left} left; {stats.built} searches built"
+    )
+
+
 @dlq.command("list")
 def dlq_list(limit: Annotated[int, typer.Option(help="At most this many.")] = 50) -> None:
     """Dead letters not yet replayed, oldest first."""
@@ -520,23 +540,32 @@ def quality(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help='Words and filters, e.g. "ranking type:Model".')],
+    query: Annotated[
+        str, typer.Argument(help='Words and filters, e.g. "ranking type:Model".')
+    ] = "",
     limit: Annotated[int, typer.Option(help="Hits per page.")] = 10,
     cursor: Annotated[str | None, typer.Option(help="The next page, as printed.")] = None,
     owners: Annotated[bool, typer.Option(help="Search users and groups only.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    dsl: Annotated[
+        str | None,
+        typer.Option("--filter", help="A saved-search filter, e.g. \"status == 'failed'\"."),
+    ] = None,
 ) -> None:
-    """Search the discovery index (filters: type:, owner:, tag:key=value, state:)."""
+    """Search the discovery index (filters: type:, owner:, tag:key=value, state:), narrowed
+    by a saved-search --filter if given (docs/dsl.md); with --filter the words may be left out."""
     from rich.markup import escape
 
+    from mlgraph.reverse.forward import search_filter
     from mlgraph.search import Discovery
 
     settings = _settings()
     try:
         with open_store(settings) as store:
             page = Discovery(settings.data_dir / "search", store).search(
-                query, limit=limit, cursor=cursor, index="owners" if owners else "entities"
-            )
+                query, limit=limit, cursor=cursor, index="owners" if owners else "entities",
+                where=search_filter(store.schema, dsl),
+            )  # fmt: skip
     except MlgraphError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -558,12 +587,15 @@ def search(
 def reindex() -> None:
     """Build a new search index version from the store and switch to it (the old one keeps
     serving until then)."""
+    from mlgraph.reverse.recompile import cut_over_hook
     from mlgraph.search import Discovery
 
     settings = _settings()
     try:
         with open_store(settings) as store:
             discovery = Discovery(settings.data_dir / "search", store)
+            # Saved searches are compiled against the new mapping before it serves.
+            discovery.versions.before_cut_over = cut_over_hook(store)
             with console.status("indexing") as status:
                 report = discovery.rebuild(lambda n: status.update(f"indexed {n} entities"))
     except MlgraphError as exc:
@@ -574,6 +606,79 @@ def reindex() -> None:
         f"built in {report.seconds:.1f} s"
         + (f"; it replaced {report.previous}" if report.previous else "")
     )
+
+
+# -- saved searches --------------------------------------------------------------------
+
+searches_cli = typer.Typer(
+    help="Saved searches against the search mapping (docs/reverse.md#index-versions).",
+    no_args_is_help=True,
+)
+app.add_typer(searches_cli, name="searches")
+
+
+@searches_cli.command("recompile")
+def searches_recompile(
+    dry_run: Annotated[bool, typer.Option(help="Say what would change; change nothing.")] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every search, not only those compiled elsewhere.")
+    ] = False,
+) -> None:
+    """Compile saved searches again against the current mapping; those that no longer
+    compile go to the dead letters and their owners are told."""
+    from rich.markup import escape
+
+    from mlgraph.reverse.recompile import Recompiler
+
+    try:
+        with open_store(_settings()) as store:
+            report = Recompiler(store).run(dry_run=dry_run, force=all_)
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    verb = "would be" if dry_run else "were"
+    console.print(
+        f"mapping {report.mapping_digest}: {report.checked} searches checked; "
+        f"{len(report.refreshed)} unchanged, {len(report.rebuilt)} {verb} rebuilt, "
+        f"{len(report.invalid)} {verb} newly invalid, {len(report.still_invalid)} still invalid"
+    )
+    for search_id, reason in sorted(report.reasons.items()):
+        errors.print(f"[red]search {search_id}:[/red] {escape(reason)}")
+    if report.invalid and not dry_run:
+        raise typer.Exit(1)
+
+
+@searches_cli.command("dead-letters")
+def searches_dead_letters(
+    owner: Annotated[str | None, typer.Option(help="Only this owner's.")] = None,
+) -> None:
+    """Saved searches that no longer compile, with why and where."""
+    from rich.markup import escape
+
+    from mlgraph.reverse.recompile import Recompiler
+
+    with open_store(_settings()) as store:
+        letters = Recompiler(store).dead_letters(owner)
+    table = Table("search", "owner", "name", "since", "mapping", "reason", show_lines=True)
+    for d in letters:
+        since = d.at.isoformat(timespec="seconds")
+        table.add_row(str(d.search), d.owner, d.name, since, d.mapping_digest, escape(d.reason))
+    console.print(table)
+
+
+@searches_cli.command("replay")
+def searches_replay(search_id: int) -> None:
+    """Compile a dead-lettered search's text again, against the mapping as it is now (after
+    the mapping or the compiler was fixed; an owner who fixes the text just saves it)."""
+    from mlgraph.reverse.recompile import Recompiler
+
+    try:
+        with open_store(_settings()) as store:
+            outcome = Recompiler(store).replay(search_id)
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    console.print(f"search {search_id}: {outcome}")
+    if outcome in ("invalid", "still invalid"):
+        raise typer.Exit(1)
 
 
 # -- API tokens ------------------------------------------------------------------------
@@ -632,6 +737,94 @@ def token_revoke(token_id: int) -> None:
     except MlgraphError as exc:
         raise _fail(exc) from None
     console.print(f"revoked token {info.id} {info.name!r}")
+
+
+# -- webhooks of saved searches ----------------------------------------------------------
+
+webhooks_cli = typer.Typer(
+    help="Webhooks of saved searches and their deliveries (docs/reverse.md#notifications).",
+    no_args_is_help=True,
+)
+app.add_typer(webhooks_cli, name="webhooks")
+
+
+@webhooks_cli.command("list")
+def webhooks_list(
+    search: Annotated[int | None, typer.Option(help="Only this saved search's.")] = None,
+) -> None:
+    """Webhooks, with their deliveries counted by status."""
+    from mlgraph.reverse.delivery import Webhooks
+
+    with open_store(_settings()) as store:
+        hooks = Webhooks(store)
+        rows = [(h, hooks.counts(h.id)) for h in hooks.listing(search)]
+    if not rows:
+        console.print("no webhooks")
+    # One webhook per entry, whole URLs and reasons: a table would cut them.
+    for h, n in rows:
+        counts = "  ".join(f"{status}={count}" for status, count in n.items())
+        console.print(f"[bold]{h.id}[/bold]  search {h.search}  {h.url}  owner={h.owner}  "
+                      f"{counts}", soft_wrap=True)  # fmt: skip
+        if not h.active:
+            console.print(f"    stopped: {h.disabled_reason}", soft_wrap=True)
+
+
+@webhooks_cli.command("deliveries")
+def webhooks_deliveries(
+    webhook: int,
+    status: Annotated[
+        str | None, typer.Option(help="pending, delivered, dead or withheld.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+) -> None:
+    """A webhook's deliveries, oldest first, with the last error."""
+    from mlgraph.reverse.delivery.webhooks import STATUSES, Webhooks
+
+    if status is not None and status not in STATUSES:
+        raise _fail(MlgraphError(f"--status must be one of {', '.join(STATUSES)}"))
+    with open_store(_settings()) as store:
+        found = Webhooks(store).deliveries(webhook, status, limit)
+    for d in found:
+        console.print(
+            f"[bold]{d.id}[/bold]  transition {d.transition}  {d.status}  "
+            f"attempts={d.attempts}", soft_wrap=True,
+        )  # fmt: skip
+        if d.last_error:
+            console.print(f"    {d.last_error}", soft_wrap=True)
+    if not found:
+        console.print("no deliveries")
+
+
+@webhooks_cli.command("replay")
+def webhooks_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Deliveries (default: all dead).")] = None,
+    webhook: Annotated[int | None, typer.Option(help="Only this webhook's.")] = None,
+    delivered: Annotated[bool, typer.Option(help="Send delivered ones again too.")] = False,
+) -> None:
+    """Make dead deliveries pending again, with their delivery ids: the service sends them."""
+    from mlgraph.reverse.delivery import Webhooks
+
+    try:
+        with open_store(_settings()) as store:
+            hooks = Webhooks(store)
+            if webhook is not None:
+                hooks.require(webhook)
+            replayed = hooks.replay(webhook, ids or None, delivered_too=delivered)
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    console.print(f"replayed {replayed}; a running service sends them within a second")
+
+
+@webhooks_cli.command("delete")
+def webhooks_delete(webhook: int) -> None:
+    """Delete a webhook and its deliveries."""
+    from mlgraph.reverse.delivery import Webhooks
+
+    with open_store(_settings()) as store:
+        gone = Webhooks(store).delete(webhook)
+    if not gone:
+        raise _fail(MlgraphError(f"no webhook {webhook}"))
+    console.print(f"deleted webhook {webhook}")
 
 
 if __name__ == "__main__":

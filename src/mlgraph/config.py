@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     search: bool = Field(
         True, description="With the workers, follow the change feed into the search index."
     )
+    reverse: bool = Field(
+        True,
+        description="With the workers, follow the change feed for saved searches: record who "
+        "enters and leaves each (`mlgraph percolate` catches up by hand).",
+    )
     max_attempts: int = Field(8, ge=1, description="Hydration attempts before dead-lettering.")
     source_concurrency: int = Field(8, ge=1, description="Requests in flight per source.")
     source_rate_per_s: float = Field(500.0, gt=0, description="Requests per second per source.")
@@ -94,6 +99,18 @@ class Settings(BaseSettings):
     graphql_max_cost: int = Field(
         50_000, ge=1, description="The most objects a GraphQL query may be estimated to return."
     )
+    # -- notifications: streams and webhooks (docs/reverse.md#notifications) --
+    notify_poll_s: float = Field(
+        0.1, gt=0, le=60, description="How often waiting streams look for new transitions."
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=100, description="Attempts at a webhook delivery before it is dead."
+    )
+    webhook_backoff_s: float = Field(
+        1.0, gt=0, description="Wait before the 2nd attempt; doubles with each failure."
+    )
+    webhook_backoff_max_s: float = Field(600.0, gt=0, description="The longest wait between two.")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook POST.")
 
     @field_validator("store_url")
     @classmethod

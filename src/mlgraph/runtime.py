@@ -26,6 +26,8 @@ from mlgraph.ingest.intake import Intake
 from mlgraph.ingest.reconcile import Reconciler, ReconcileReport
 from mlgraph.ingest.stub_requests import stub_entries
 from mlgraph.ingest.worker import Worker, WorkerPolicy
+from mlgraph.reverse import ReverseFollower
+from mlgraph.reverse.recompile import cut_over_hook, recompile_if_stale
 from mlgraph.search import Discovery
 from mlgraph.store import Store
 
@@ -52,12 +54,16 @@ class Service:
         self.intake = Intake(self.inbox, connectors)
         self.worker: Worker | None = None
         self.enricher: Enricher | None = None
+        self.reverse: ReverseFollower | None = None  # saved searches, while workers run
         self._search: Discovery | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Service:
         store = open_store(settings)
         connectors = load_connectors(store.schema, settings.sources, settings.connectors_dir)
+        # Saved searches compiled against another mapping are compiled again
+        # before anything matches with them (docs/reverse.md#index-versions).
+        recompile_if_stale(store)
         return cls(settings, store, connectors)
 
     @property
@@ -65,6 +71,7 @@ class Service:
         """The discovery index in the data directory (opened on first use)."""
         if self._search is None:
             self._search = Discovery(self.settings.data_dir / "search", self.store)
+            self._search.versions.before_cut_over = cut_over_hook(self.store)
         return self._search
 
     def close(self) -> None:
@@ -163,6 +170,9 @@ class Service:
                 tasks.append(asyncio.create_task(self.enricher.run(stop)))
             if self.settings.search:
                 tasks.append(asyncio.create_task(self.search.indexer().run(stop)))
+            if self.settings.reverse:
+                self.reverse = ReverseFollower(self.store)
+                tasks.append(asyncio.create_task(self.reverse.run(stop)))
             if self.settings.reconcile_every_s:
                 tasks.append(asyncio.create_task(self._reconcile_every(fetcher, stop)))
             self.worker = worker
@@ -173,6 +183,7 @@ class Service:
                 await asyncio.gather(*tasks)
                 self.worker = None
                 self.enricher = None
+                self.reverse = None
 
     async def _reconcile_every(self, fetcher: Fetcher, stop: asyncio.Event) -> None:
         reconciler = Reconciler(self.store, self.inbox, self.connectors, fetcher)

@@ -30,6 +30,9 @@ def test_no_input_gets_a_server_error(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'fuzz.db'}")
     build(store)
     service = Service(Settings(workers=False, auth="off"), store, load_connectors(store.schema))
+    indexer = service.search.indexer()  # search answers from a built index, as in service
+    indexer.catch_up()
+    indexer.close()
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(service))
     failures: dict[str, str] = {}
     tried = 0

@@ -9,8 +9,8 @@ import pytest
 from mlgraph.catalog import load_schema
 from mlgraph.errors import ValidationError
 from mlgraph.reverse import DslError, SavedSearches
-from mlgraph.reverse.documents import Related, build_document, uri_id
 from mlgraph.reverse.reading import DocumentReader
+from mlgraph.search.filter_document import Related, build_document, uri_id
 from mlgraph.store import Store
 from tests.builders import entity, uri
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mlgraph.reverse import ReverseFollower, SavedSearches, Transition
+from mlgraph.reverse import tables as rt
 from mlgraph.reverse.follower import CURSOR
+from mlgraph.search.filter_fields import DocumentMapping
 from mlgraph.store import Store, feed
 from tests.builders import entity, uri
 
@@ -204,3 +206,21 @@ def test_a_round_that_fails_midway_writes_nothing(
     assert store.cursor(CURSOR) == 0
     follower.catch_up()
     assert len(searches.transitions()) == 5
+
+
+def test_a_stale_search_that_no_longer_compiles_is_left_out(store: Store) -> None:
+    """Not recompiled yet (recompile.py marks it invalid): the follower skips it, not crash."""
+    searches = SavedSearches(store)
+    torch = searches.save("alice", "torch", "framework == 'torch'")
+    models = searches.save("bob", "models", "type == 'Model'")
+    with store.engine.begin() as conn:  # compiled by another compiler version
+        s = rt.saved_search
+        conn.execute(s.update().where(s.c.id == torch.id).values(compiled={"version": 0}))
+    full = SavedSearches(store).mapping
+    fields = {p: f for p, f in full.fields.items() if p != "framework"}
+    follower = ReverseFollower(store, mapping=DocumentMapping(fields, {}))
+    store.transact(upsert=[entity("Model", "ranking", attributes={"framework": "torch"})])
+    follower.catch_up()
+    assert torch.id not in follower.percolator
+    assert searches.members(models.id) == [MODEL]
+    assert searches.members(torch.id) == []

@@ -7,7 +7,7 @@ import pytest
 from mlgraph.catalog import load_schema
 from mlgraph.catalog.schema import build_schema
 from mlgraph.errors import SchemaError
-from mlgraph.reverse.mapping import Kind, document_mapping
+from mlgraph.search.filter_fields import Kind, document_mapping
 
 MAPPING = document_mapping(load_schema())
 

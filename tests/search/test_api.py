@@ -133,3 +133,44 @@ def test_no_index_yet_is_503(client: TestClient) -> None:
     response = client.get("/v1/search", params={"q": "ranking"})
     assert response.status_code == 503 and "no search index yet" in response.json()["error"]
     assert client.get("/v1/search/typeahead", params={"prefix": "r"}).status_code == 503
+
+
+def test_a_filter_narrows_the_search(indexed: Service, client: TestClient) -> None:
+    """The saved-search DSL as `filter`: the hits that pass it, and with no words every one."""
+    owned = "owners.id ANY ['personalization'] AND name LIKE '*-[0-2]'"
+    response = client.get("/v1/search", params={"q": "ranking", "filter": owned})
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == 0  # LIKE is not a character class: `[0-2]` is literal
+    response = client.get("/v1/search", params={"q": "ranking", "filter": "owners.id == 'alice'"})
+    assert [h["name"] for h in response.json()["hits"]] == ["ranking_labels"]
+    response = client.get(
+        "/v1/search", params={"q": "", "filter": "type == 'Model' AND name LIKE '*-?'"}
+    )
+    body = response.json()
+    assert body["total"] == 5 and {h["type"] for h in body["hits"]} == {"Model"}
+    # An inverse relationship: the team's document lists what it owns, the user's its group.
+    response = client.get("/v1/search", params={"q": "", "filter": "members.id == 'alice'"})
+    assert [h["name"] for h in response.json()["hits"]] == ["Personalization"]
+
+
+def test_a_bad_filter_is_400_pointing_at_the_mistake(indexed: Service, client: TestClient) -> None:
+    response = client.get("/v1/search", params={"q": "ranking", "filter": "type == 'Model' AND"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["line"] == 1 and body["column"] >= 17 and "^" in body["excerpt"]
+    response = client.get("/v1/search", params={"q": "", "filter": "ownr.id == 'alice'"})
+    assert response.status_code == 400 and "did you mean 'owners.id'" in response.json()["error"]
+
+
+def test_graphql_search_takes_a_filter(indexed: Service, client: TestClient) -> None:
+    query = """query($f: String) { search(query: "ranking", first: 10, filter: $f)
+        { total hits { entity { uri } } } }"""
+    answer = client.post(
+        "/graphql", json={"query": query, "variables": {"f": "type == 'Dataset'"}}
+    ).json()
+    assert answer["data"]["search"]["total"] == 1, answer
+    answer = client.post(
+        "/graphql", json={"query": query, "variables": {"f": "type = 'Dataset'"}}
+    ).json()
+    assert answer["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "column" in answer["errors"][0]["message"]

@@ -47,3 +47,19 @@ def test_a_bad_query_says_why(configured: Path) -> None:
     runner.invoke(app, ["reindex"])
     result = runner.invoke(app, ["search", "owner:"])
     assert result.exit_code == 1 and "owner: needs a value" in result.output
+
+
+def test_search_with_a_filter(configured: Path, store: Store) -> None:
+    store.transact(upsert=[entity("Model", "churn-model", tags={"team": "ads"})])
+    runner.invoke(app, ["reindex"])
+    result = runner.invoke(app, ["search", "model", "--filter", "tags.team == 'ads'", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [h["name"] for h in json.loads(result.output)["hits"]] == ["churn-model"]
+    result = runner.invoke(app, ["search", "--filter", "NOT tags.team EXISTS", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {h["name"] for h in json.loads(result.output)["hits"]} == {
+        "ranking-model",
+        "Personalization",
+    }
+    result = runner.invoke(app, ["search", "--filter", "tags.team = 'ads'"])
+    assert result.exit_code == 1 and "line 1, column" in result.output

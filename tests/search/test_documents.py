@@ -9,9 +9,10 @@ from pathlib import Path
 import yaml
 
 from mlgraph.catalog import Entity, LifecycleState, Schema, load_schema
+from mlgraph.reverse.forward import search_filter
 from mlgraph.search import Discovery, analysis, ranking
 from mlgraph.search.documents import Related, Subject, build
-from mlgraph.search.mapping import mapping_hash
+from mlgraph.search.mapping import index_fields, mapping_hash
 from mlgraph.store import Store
 from tests.builders import entity, uri
 
@@ -105,3 +106,10 @@ def test_a_new_type_is_searchable_with_no_code_change(tmp_path: Path) -> None:
         assert [h.uri for h in page.hits] == [board.uri]
         assert discovery.search("type:Dashboard").total == 1
         assert discovery.search("type:dashboard").facets["type"] == {"Dashboard": 1}
+        # Its number field gets a float field of its own; its inverse is a filter path too.
+        assert "num_refresh" in {f.name for f in index_fields(schema)}
+        assert "num_refresh" not in {f.name for f in index_fields(load_schema())}
+        where = search_filter(schema, "refresh >= 3600 AND shows.name == 'churn-scorer'")
+        assert [h.uri for h in discovery.search("", where=where).hits] == [board.uri]
+        where = search_filter(schema, "shown_on.name == 'retention board'")
+        assert [h.uri for h in discovery.search("", where=where).hits] == [model.uri]

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mlgraph import __version__
-from mlgraph.api import auth
+from mlgraph.api import auth, notify
 from mlgraph.api.dlq import router as dlq_router
 from mlgraph.api.events import router as events_router
 from mlgraph.api.graphql import graphql_router
@@ -20,6 +20,7 @@ from mlgraph.api.limits import Limits
 from mlgraph.api.metrics import Metrics, MetricsMiddleware
 from mlgraph.api.metrics import router as metrics_router
 from mlgraph.api.rest import router as rest_router
+from mlgraph.api.saved import router as saved_router
 from mlgraph.api.search import router as search_router
 from mlgraph.api.tokens import Scope, Tokens
 from mlgraph.errors import LimitExceeded, NotFound, ValidationError
@@ -37,6 +38,8 @@ def create_app(service: Service, *, workers: bool | None = None) -> FastAPI:
             if run_workers:
                 await stack.enter_async_context(service.running_workers())
             await stack.enter_async_context(service.running_buses())
+            # Streams wait on its bell; it dispatches webhooks where the workers run.
+            await stack.enter_async_context(app.state.notifier.running(dispatch=run_workers))
             yield
         service.close()
 
@@ -103,6 +106,8 @@ def create_app(service: Service, *, workers: bool | None = None) -> FastAPI:
     app.include_router(dlq_router, dependencies=[admin])
     app.include_router(search_router, dependencies=[read])
     app.include_router(rest_router)
+    app.include_router(saved_router)  # its routes check scopes and ownership themselves
+    notify.install(app, service)  # SSE and webhooks; they check scopes and ownership too
     app.include_router(graphql_router(service, Limits.from_settings(settings)))
     app.include_router(metrics_router)
     return app

@@ -9,6 +9,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from mlgraph.reverse import DslError
+from mlgraph.reverse.forward import search_filter
+from mlgraph.reverse.syntax import MAX_LENGTH as MAX_FILTER
 from mlgraph.runtime import Service
 from mlgraph.search import IndexUnavailable, QueryError
 from mlgraph.search.engine import MAX_LIMIT
@@ -25,6 +28,9 @@ def _service(request: Request) -> Service:
 
 
 def _failed(exc: Exception) -> JSONResponse:
+    if isinstance(exc, DslError):  # the filter: say where in it
+        where = {"reason": exc.reason, "line": exc.line, "column": exc.column}
+        return JSONResponse({"error": str(exc), **where, "excerpt": exc.excerpt}, 400)
     if isinstance(exc, QueryError):
         return JSONResponse({"error": str(exc)}, status_code=400)
     return JSONResponse({"error": str(exc)}, status_code=503)
@@ -38,15 +44,24 @@ async def search(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     facets: Annotated[bool, Query(description="Count hits by type, owner and tag")] = True,
     index: Annotated[Index, Query(description="entities, or owners (users, groups)")] = "entities",
+    dsl: Annotated[
+        str | None,
+        Query(
+            alias="filter", max_length=MAX_FILTER, description="A saved-search filter (docs/dsl.md)"
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Entities matching ``q`` (words; ``type:``, ``owner:``, ``tag:``, ``state:`` filters),
-    best first, with facet counts, highlighted snippets and a cursor to the next page."""
+    best first, with facet counts, highlighted snippets and a cursor to the next page.
+    ``filter`` narrows the hits with the saved-search DSL; ``q`` may then be empty."""
     discovery = _service(request).search
     try:
+        where = search_filter(discovery.store.schema, dsl)
         page = await run_in_threadpool(
-            discovery.search, q, limit=limit, cursor=cursor, facets=facets, index=index
-        )
-    except (QueryError, IndexUnavailable) as exc:
+            discovery.search, q, limit=limit, cursor=cursor, facets=facets, index=index,
+            where=where,
+        )  # fmt: skip
+    except (DslError, QueryError, IndexUnavailable) as exc:
         return _failed(exc)
     # Plain data already: skip FastAPI's generic encoder, a cost on every hit.
     return JSONResponse(asdict(page))

@@ -9,9 +9,9 @@ change from the feed before and after, and records the transitions.
 from mlgraph.reverse.compiler import COMPILER_VERSION, CompiledSearch, compile_search
 from mlgraph.reverse.errors import DslError
 from mlgraph.reverse.follower import ReverseFollower
-from mlgraph.reverse.mapping import DocumentMapping, Kind, document_mapping
 from mlgraph.reverse.percolator import Percolator
 from mlgraph.reverse.saved import SavedSearch, SavedSearches, Transition
+from mlgraph.search.filter_fields import DocumentMapping, Kind, document_mapping
 
 __all__ = [
     "COMPILER_VERSION",

@@ -8,10 +8,8 @@ of the wrong kind.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from mlgraph.reverse.errors import DslError
-from mlgraph.reverse.mapping import DocumentMapping, FieldInfo, Kind
 from mlgraph.reverse.query import (
     Atom,
     Node,
@@ -23,6 +21,8 @@ from mlgraph.reverse.query import (
     negate,
 )
 from mlgraph.reverse.syntax import Comparison, Expr, Junction, Negation, Value
+from mlgraph.search.filter_document import parse_date
+from mlgraph.search.filter_fields import DocumentMapping, FieldInfo, Kind
 
 RANGES: Mapping[str, Op] = {">": Op.GT, ">=": Op.GE, "<": Op.LT, "<=": Op.LE}
 
@@ -184,17 +184,6 @@ class Checker:
                 v,
             )
         return moment
-
-
-def parse_date(text: str) -> float | None:
-    """Epoch seconds of an ISO-8601 date or time (UTC unless it says otherwise)."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _plain(v: Value) -> str:

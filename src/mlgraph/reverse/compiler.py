@@ -14,10 +14,10 @@ from typing import Any
 
 from mlgraph.reverse import query
 from mlgraph.reverse.checker import Checker
-from mlgraph.reverse.mapping import DocumentMapping, Kind
 from mlgraph.reverse.normal import Conjunction, disjunctive
 from mlgraph.reverse.predicate import Check, Prepared, check_of, prepare
 from mlgraph.reverse.syntax import parse
+from mlgraph.search.filter_fields import DocumentMapping, Kind
 
 # Bump when the same text compiles to a different tree or the tree means
 # something else (a new operator, another normalization of values).

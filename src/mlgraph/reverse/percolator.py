@@ -31,10 +31,10 @@ from mlgraph.reverse.keys import (
     family,
     plan_of,
 )
-from mlgraph.reverse.mapping import DocumentMapping, Kind
 from mlgraph.reverse.normal import Conjunction
 from mlgraph.reverse.predicate import Check, Prepared, all_checks, literal_check, prepare
 from mlgraph.reverse.stats import Statistics
+from mlgraph.search.filter_fields import DocumentMapping, Kind
 
 SearchId = int
 NO_ANCHOR = Choice(())

@@ -3,80 +3,26 @@
 A document is first *prepared*: each field's values become a tuple in the form
 atoms compare with (text lowercased, dates as epoch seconds, values of the
 wrong kind dropped). A prepared document is checked by plain closures, one per
-atom, built once per search: no tree walking when it counts.
+atom, built once per search: no tree walking when it counts. Preparing lives
+with the document (``search/filter_document.py``): the search index holds the
+same prepared values, so forward search compares what this module compares.
 """
 
 from __future__ import annotations
 
-import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
-from mlgraph.reverse.checker import parse_date
-from mlgraph.reverse.mapping import Kind
 from mlgraph.reverse.query import All, Atom, Node, Not, Op, Scalar
 
-Prepared = dict[str, tuple[Any, ...]]
+# Re-exported: the compiler and the percolator prepare documents through this module.
+from mlgraph.search.filter_document import KindOf as KindOf
+from mlgraph.search.filter_document import Prepared as Prepared
+from mlgraph.search.filter_document import prepare as prepare
+
 Check = Callable[[Prepared, float], bool]  # (prepared document, now in epoch seconds)
-KindOf = Callable[[str], Kind | None]
-
-
-def prepare(document: Mapping[str, Any], kind_of: KindOf) -> Prepared:
-    """The document's values per field, normalized; fields ``kind_of`` does not know left out."""
-    out: Prepared = {}
-    for path, raw in document.items():
-        kind = kind_of(path)
-        if kind is None or raw is None:
-            continue
-        if raw.__class__ is str and kind.textual:  # the common case, made cheap
-            out[path] = (raw.lower(),)
-            continue
-        items: Iterable[Any] = raw if isinstance(raw, list | tuple | set | frozenset) else (raw,)
-        values = _normalize(items, kind)
-        if values:
-            out[path] = values
-    return out
-
-
-def _normalize(items: Iterable[Any], kind: Kind) -> tuple[Any, ...]:
-    if kind.textual:
-        return tuple(
-            {(v.lower() if v.__class__ is str else _text(v)): None for v in items if v is not None}
-        )
-    if kind is Kind.NUMBER:
-        return tuple(
-            v
-            for v in items
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        )
-    if kind is Kind.BOOLEAN:
-        return tuple(v for v in items if isinstance(v, bool))
-    found = (_epoch(v) for v in items)
-    return tuple(v for v in found if v is not None)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value.lower()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat().lower()
-    return str(value).lower()
-
-
-def _epoch(value: Any) -> float | None:
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return moment.timestamp()
-    if isinstance(value, str):
-        return parse_date(value)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
 
 
 # -- checks -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mlgraph.reverse.documents import Document, Related, build_document
+from mlgraph.search.filter_document import Document, Related, build_document
 from mlgraph.store import Store
 from mlgraph.store import tables as t
 from mlgraph.store.reads import live, to_entity

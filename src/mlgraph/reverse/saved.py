@@ -4,6 +4,10 @@ Saving checks the search first (a DslError says what is wrong and where;
 nothing is written). An edit bumps the search's revision and clears its built
 membership: the reverse follower rebuilds it, silently, before it matches
 any further change against the new definition.
+
+A search the mapping no longer allows (see recompile.py) is kept with its
+text but marked invalid (``invalid_reason``) and left out of matching; saving
+it again, fixed, clears that and its dead letter.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from mlgraph.reverse.compiler import (
     compile_search,
     load_compiled,
 )
-from mlgraph.reverse.mapping import DocumentMapping, document_mapping
+from mlgraph.search.filter_fields import DocumentMapping, document_mapping
 from mlgraph.store import Store, feed
 from mlgraph.store.engine import writing
 
@@ -44,17 +48,21 @@ class SavedSearch:
     built_tx: int | None  # None until the follower has built its membership
     created_at: datetime
     updated_at: datetime
+    # Why it no longer compiles against the mapping (None: it does); an
+    # invalid search matches nothing until saved again.
+    invalid_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """An entity started (``entered``) or stopped (``left``) matching a search at ``tx``."""
+    """An entity started (``entered``) or stopped (``left``) matching a search at ``tx``;
+    or the search itself became ``invalid`` (``uri`` is empty): tell its owner."""
 
     id: int
     search: int
     uri: str
     tx: int
-    transition: Literal["entered", "left"]
+    transition: Literal["entered", "left", "invalid"]
     at: datetime
     delivered_at: datetime | None
 
@@ -71,11 +79,17 @@ def _saved(row: Any) -> SavedSearch:
         row.built_tx if row.built_revision == row.revision else None,
         row.created_at,
         row.updated_at,
+        row.invalid_reason,
     )
 
 
 def compiled_of(row: Any, mapping: DocumentMapping) -> CompiledSearch:
     """A stored search's compiled form: the stored tree, or its text compiled again."""
+    if row.invalid_reason is not None:
+        raise ValidationError(
+            f"saved search {row.id} no longer compiles against the search mapping: "
+            f"{row.invalid_reason}; save it again with a text that does"
+        )
     try:
         return load_compiled(row.dsl, row.compiled)
     except StaleCompilation:
@@ -108,7 +122,7 @@ class SavedSearches:
         s = rt.saved_search
         now = datetime.now(UTC)
         current = conn.execute(sa.select(s).where(s.c.owner == owner, s.c.name == name)).first()
-        if current is not None and current.dsl == compiled.text:
+        if current is not None and current.dsl == compiled.text and not current.invalid_reason:
             return _saved(current)
         revision = int(conn.execute(sa.select(sa.func.max(s.c.revision))).scalar() or 0) + 1
         values = {
@@ -121,11 +135,16 @@ class SavedSearches:
             "built_tx": None,
             "built_revision": None,
             "updated_at": now,
+            "invalid_reason": None,
         }
         if current is None:
             conn.execute(s.insert().values(owner=owner, name=name, created_at=now, **values))
         else:
             conn.execute(s.update().where(s.c.id == current.id).values(**values))
+            # The old definition's due times go; the rebuild writes the new ones.
+            conn.execute(rt.due.delete().where(rt.due.c.search == current.id))
+            dead = rt.dead_letter
+            conn.execute(dead.delete().where(dead.c.search == current.id))
         row = conn.execute(sa.select(s).where(s.c.owner == owner, s.c.name == name)).one()
         return _saved(row)
 
@@ -147,6 +166,23 @@ class SavedSearches:
             row = conn.execute(sa.select(s).where(s.c.owner == owner, s.c.name == name)).first()
         return None if row is None else _saved(row)
 
+    def rename(self, search_id: int, name: str) -> SavedSearch:
+        """Give a search another name; its definition, membership and revision stay.
+
+        IntegrityError when its owner already has a search of that name.
+        """
+        if not name.strip() or len(name) > MAX_NAME:
+            raise ValidationError(f"a saved search's name must be 1 to {MAX_NAME} characters")
+        s = rt.saved_search
+        with writing(self.store.engine) as conn:
+            now = datetime.now(UTC)
+            done = conn.execute(
+                s.update().where(s.c.id == search_id).values(name=name, updated_at=now)
+            )
+            if not done.rowcount:
+                raise NotFound(f"no saved search {search_id}")
+            return _saved(conn.execute(sa.select(s).where(s.c.id == search_id)).one())
+
     def all(self, owner: str | None = None) -> list[SavedSearch]:
         s = rt.saved_search
         query = sa.select(s).order_by(s.c.id)
@@ -154,6 +190,52 @@ class SavedSearches:
             query = query.where(s.c.owner == owner)
         with self.store.engine.connect() as conn:
             return [_saved(r) for r in conn.execute(query)]
+
+    # -- pages, for the API ---------------------------------------------------------
+
+    def page(
+        self, owner: str | None = None, *, after: int = 0, limit: int = 100
+    ) -> list[SavedSearch]:
+        """Searches in id order, after the one with id ``after``."""
+        s = rt.saved_search
+        query = sa.select(s).where(s.c.id > after).order_by(s.c.id).limit(limit)
+        if owner is not None:
+            query = query.where(s.c.owner == owner)
+        with self.store.engine.connect() as conn:
+            return [_saved(r) for r in conn.execute(query)]
+
+    def count(self, owner: str | None = None) -> int:
+        s = rt.saved_search
+        query = sa.select(sa.func.count()).select_from(s)
+        if owner is not None:
+            query = query.where(s.c.owner == owner)
+        with self.store.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def many(self, search_ids: list[int]) -> list[SavedSearch]:
+        """Those of ``search_ids`` that exist, in id order."""
+        s = rt.saved_search
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(sa.select(s).where(s.c.id.in_(search_ids)).order_by(s.c.id))
+            return [_saved(r) for r in rows]
+
+    def member_page(
+        self, search_id: int, *, after: str | None = None, limit: int = 100
+    ) -> list[tuple[str, int]]:
+        """(uri, since tx) of the search's members in URI order, after ``after``."""
+        m = rt.membership
+        query = sa.select(m.c.uri, m.c.since_tx).where(m.c.search == search_id)
+        if after is not None:
+            query = query.where(m.c.uri > after)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(query.order_by(m.c.uri).limit(limit))
+            return [(r.uri, int(r.since_tx)) for r in rows]
+
+    def member_count(self, search_id: int) -> int:
+        m = rt.membership
+        query = sa.select(sa.func.count()).select_from(m).where(m.c.search == search_id)
+        with self.store.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def compiled(self, search_id: int) -> CompiledSearch:
         s = rt.saved_search
@@ -167,6 +249,8 @@ class SavedSearches:
         """Delete a search and its membership; its transitions stay as history."""
         with writing(self.store.engine) as conn:
             conn.execute(rt.membership.delete().where(rt.membership.c.search == search_id))
+            conn.execute(rt.due.delete().where(rt.due.c.search == search_id))
+            conn.execute(rt.dead_letter.delete().where(rt.dead_letter.c.search == search_id))
             gone = conn.execute(rt.saved_search.delete().where(rt.saved_search.c.id == search_id))
         return bool(gone.rowcount)
 

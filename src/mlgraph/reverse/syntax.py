@@ -147,7 +147,11 @@ class _Build(lark.Transformer[Token, Any]):
             return Value("string", _ESCAPE.sub(_unescape, body), span)
         if kind == "NUMBER":
             number = float(text) if any(c in text for c in ".eE") else int(text)
-            if isinstance(number, float) and not math.isfinite(number):
+            try:
+                finite = math.isfinite(number)
+            except OverflowError:  # an integer no float can hold: ranges would crash on it
+                finite = False
+            if not finite:
                 raise _NotFinite(text, span)
             return Value("number", number, span)
         if kind == "DATE":

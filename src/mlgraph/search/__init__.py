@@ -10,7 +10,7 @@ docs/search.md has the document, the ranking, the query syntax and operations.
 """
 
 from mlgraph.search.discovery import Discovery
-from mlgraph.search.engine import Hit, SearchPage, Suggestion
+from mlgraph.search.engine import Hit, SearchPage, Suggestion, Where
 from mlgraph.search.indexer import CURSOR, Indexer, IndexStats
 from mlgraph.search.query import QueryError
 from mlgraph.search.reader import IndexUnavailable
@@ -28,4 +28,5 @@ __all__ = [
     "RebuildReport",
     "SearchPage",
     "Suggestion",
+    "Where",
 ]

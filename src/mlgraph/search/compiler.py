@@ -63,8 +63,10 @@ class Compiler:
         *,
         fields: Sequence[str] = TEXT_FIELDS,
         complete: bool = True,
+        where: tantivy.Query | None = None,
     ) -> Compiled:
-        """``complete``: the last word may be the start of a word (the user is typing)."""
+        """``complete``: the last word may be the start of a word (the user is typing).
+        ``where``: a filter the hits must also pass (a saved-search filter), scoring nothing."""
         musts: list[tuple[tantivy.Occur, tantivy.Query]] = []
         words = [t for t in parsed.texts if not t.phrase and not t.negated]
         terms = [term for w in words for term in analysis.terms(w.text)]
@@ -91,6 +93,8 @@ class Compiler:
         uri_matches = [self.term("uri", u) for u in parsed.uris]
         if uri_matches:
             musts.append((Occur.Must, _filter_only(_any(uri_matches))))
+        if where is not None:
+            musts.append((Occur.Must, _filter_only(where)))
         if not any(occur == Occur.Must for occur, _ in musts):
             if not parsed.filters and not parsed.uris and not terms and not phrase_terms:
                 raise QueryError("the query has nothing to search for: type a word or a filter")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlgraph.search.engine import Engine, IndexName, SearchPage, Suggestion
+from mlgraph.search.engine import Engine, IndexName, SearchPage, Suggestion, Where
 from mlgraph.search.indexer import CURSOR, Indexer
 from mlgraph.search.mapping import mapping_hash
 from mlgraph.search.reader import Reader
@@ -31,8 +31,11 @@ class Discovery:
         cursor: str | None = None,
         facets: bool = True,
         index: IndexName = "entities",
+        where: Where | None = None,
     ) -> SearchPage:
-        return self.engine.search(text, limit=limit, cursor=cursor, facets=facets, index=index)
+        return self.engine.search(
+            text, limit=limit, cursor=cursor, facets=facets, index=index, where=where
+        )
 
     def typeahead(
         self, prefix: str, *, limit: int = 10, index: IndexName = "entities"

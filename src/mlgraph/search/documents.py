@@ -3,6 +3,10 @@
 Nothing here names a type: the searchable attributes are the type's string
 and text fields as ``types.yaml`` declares them, related entities are whatever
 its relationships lead to. A new type is searchable as soon as it is declared.
+
+Besides the words it is found by, a document carries its *filter document*
+(``filter_document.py``, the one reverse search checks saved searches against,
+prepared), so a saved-search filter runs on the index with the same meaning.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import tantivy
 from mlgraph.catalog.entity import Entity
 from mlgraph.catalog.schema import Schema
 from mlgraph.catalog.validation import OWNERS
-from mlgraph.search import analysis, ranking
-from mlgraph.search.mapping import SEARCHABLE_FIELD_TYPES
+from mlgraph.search import analysis, filter_document, ranking
+from mlgraph.search.filter_document import Prepared
+from mlgraph.search.filter_index import add_filters, prepare_for_index
+from mlgraph.search.mapping import SEARCHABLE_FIELD_TYPES, filter_mapping
 
 MAX_RELATED = 64  # names of related entities per document: enough to find it, bounded
 MAX_DESCRIPTION = 2000  # characters of description indexed and shown
@@ -39,10 +45,16 @@ class Related:
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """What the index is told about one entity: the entity and its neighbours' names."""
+    """What the index is told about one entity: the entity and its neighbours' names.
+
+    ``related`` are the ends of its outgoing edges (what the words and the
+    ranking use); ``incoming`` the starts of its incoming edges under the
+    relationships' inverse names (only the filter document uses them).
+    """
 
     entity: Entity
     related: tuple[Related, ...] = ()
+    incoming: tuple[Related, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +79,7 @@ class SearchDocument:
     updated_ts: int | None
     demote: float  # the rank factor (see ranking.py)
     card: dict[str, Any] = field(default_factory=dict)
+    filters: Prepared = field(default_factory=dict)  # the prepared filter document
 
     def to_tantivy(self) -> tantivy.Document:
         doc = tantivy.Document()
@@ -96,6 +109,7 @@ class SearchDocument:
             doc.add_integer("updated_ts", self.updated_ts)
         doc.add_float("demote", ranking.weight(self.demote))
         doc.add_bytes("card", json.dumps(self.card, separators=(",", ":")).encode())
+        add_filters(doc, self.filters)
         return doc
 
 
@@ -124,6 +138,19 @@ def _attribute_values(schema: Schema, entity: Entity) -> list[str]:
             continue
         found.extend(value if isinstance(value, list | tuple) else [str(value)])
     return found
+
+
+def filter_values(schema: Schema, subject: Subject) -> filter_document.Document:
+    """The subject's filter document: what reverse search checks saved searches against."""
+    neighbours = (
+        filter_document.Related(r.relationship, r.uri, r.name)
+        for r in (*subject.related, *subject.incoming)
+    )
+    return filter_document.build_document(schema, subject.entity, neighbours)
+
+
+def prepared_filters(schema: Schema, subject: Subject) -> Prepared:
+    return prepare_for_index(filter_mapping(schema), filter_values(schema, subject))
 
 
 def build(schema: Schema, subject: Subject, now: float | None = None) -> SearchDocument:
@@ -167,7 +194,8 @@ def build(schema: Schema, subject: Subject, now: float | None = None) -> SearchD
         tag_keys=_unique(k.lower() for k, _ in tags),
         tag_words=_words(v for pair in tags for v in pair),
         related_words=_words(r.name or uri_id(r.uri) for r in related),
-        links=_unique([*(o.uri for o in owners), *(r.uri for r in related)]),
+        # Every neighbour, both ways: its name is in the filter document (``rel.name``).
+        links=_unique(r.uri for r in (*subject.related, *subject.incoming)),
         attribute_words=_words(_attribute_values(schema, entity)),
         states=(
             entity.state.value,
@@ -188,4 +216,5 @@ def build(schema: Schema, subject: Subject, now: float | None = None) -> SearchD
             "stale": stale,
             "updated_at": None if updated is None else updated.isoformat(),
         },
+        filters=prepared_filters(schema, subject),
     )

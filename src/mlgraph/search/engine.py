@@ -1,7 +1,11 @@
 """Running a search: parse, compile, rank, page, count facets, highlight.
 
 Pages are cursors: an opaque token carrying the offset of the next page and a
-digest of the query, so a cursor cannot be replayed against another query.
+digest of the query (and filter), so a cursor cannot be replayed against another.
+
+A search may carry a ``Where``: a filter compiled elsewhere (reverse search
+compiles the saved-search DSL, ``reverse/forward.py``) against the snapshot's
+tantivy schema. It narrows the hits without changing their order.
 Like any offset it sees a live index: a document committed between two pages
 may shift what the next page starts with.
 """
@@ -12,7 +16,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,6 +34,15 @@ MAX_LIMIT = 100
 MAX_DEPTH = 1000  # results reachable by paging: past that, narrow the query
 FACET_SIZE = 20
 FACETS: Mapping[str, str] = {"type": "type", "owner": "owner_ids", "tag": "tags"}
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """A filter on the hits: ``text`` as written (cursors are tied to it), ``query`` builds
+    the tantivy query from the index's schema."""
+
+    text: str
+    query: Callable[[tantivy.Schema], tantivy.Query]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +139,13 @@ class Engine:
         limit: int,
         offset: int,
         fields: Sequence[str] = TEXT_FIELDS,
+        where: tantivy.Query | None = None,
     ) -> tuple[Compiled, list[tuple[float, tantivy.DocAddress]], int]:
         """The words as typed first; near misses too when that finds little."""
-        compiled = Compiler(schema).compile(parsed, fields=fields)
+        compiled = Compiler(schema).compile(parsed, fields=fields, where=where)
         hits, total = self._ranked(searcher, compiled, limit, offset)
         if total < ranking.FUZZY_BELOW and compiled.could_be_fuzzy:
-            compiled = Compiler(schema, fuzzy=True).compile(parsed, fields=fields)
+            compiled = Compiler(schema, fuzzy=True).compile(parsed, fields=fields, where=where)
             hits, total = self._ranked(searcher, compiled, limit, offset)
         return compiled, hits, total
 
@@ -143,14 +157,20 @@ class Engine:
         cursor: str | None = None,
         facets: bool = True,
         index: IndexName = "entities",
+        where: Where | None = None,
     ) -> SearchPage:
+        """``text`` may be empty when ``where`` is given: every hit of the filter, newest first."""
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-        offset = 0 if cursor is None else decode_cursor(cursor, index, text)
+        key = text if where is None else f"{text}\0{where.text}"
+        offset = 0 if cursor is None else decode_cursor(cursor, index, key)
         parsed = self.parser.parse(text)
         snap = self.reader.snapshot()
         searcher = snap.entities if index == "entities" else snap.owners
-        compiled, hits, total = self._run(snap.schema, parsed, searcher, limit, offset)
+        narrow = None if where is None else where.query(snap.schema)
+        compiled, hits, total = self._run(
+            snap.schema, parsed, searcher, limit, offset, where=narrow
+        )
         counted: dict[str, dict[str, int]] = {}
         if facets:
             aggregation = {
@@ -166,7 +186,7 @@ class Engine:
             total,
             page,
             counted,
-            encode_cursor(index, text, end) if more else None,
+            encode_cursor(index, key, end) if more else None,
             snap.version.name,
         )
 
@@ -216,4 +236,4 @@ class Engine:
         return found
 
 
-__all__ = ["TEXT_FIELDS", "Engine", "Hit", "SearchPage", "Suggestion"]
+__all__ = ["TEXT_FIELDS", "Engine", "Hit", "SearchPage", "Suggestion", "Where"]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlgraph.search import documents, ranking, source
-from mlgraph.search.mapping import mapping_hash
+from mlgraph.search.mapping import index_fields, mapping_hash
 from mlgraph.search.versions import Version, Versions
 from mlgraph.search.writer import VersionWriter
 from mlgraph.store import Change, Store
@@ -47,9 +47,9 @@ class IndexStats:
 
 
 def touched(changes: Sequence[Change]) -> set[str]:
-    """Entities whose documents a batch may change: every entity item, and the source
-    of every edge item (documents show outgoing edges only)."""
-    return {item.uri for change in changes for item in change.items}
+    """Entities whose documents a batch may change: every entity item, and both ends of
+    every edge item (a filter document lists its edges both ways)."""
+    return {uri for change in changes for uri in change.uris}
 
 
 def store_key(store: Store) -> str:
@@ -103,6 +103,7 @@ class Indexer:
         self.idle_poll_s = idle_poll_s
         self.mapping = mapping_hash(store.schema)
         self.owner_kinds = owner_kinds(store)
+        self.fields = index_fields(store.schema)
         self.stats = IndexStats()
         # How to build a version when there is none, or it has another mapping.
         self._rebuild = rebuild
@@ -123,7 +124,7 @@ class Indexer:
             self._writer.close()  # the alias moved on (a reindex cut over)
             self._writer = None
         if self._writer is None:
-            self._writer = VersionWriter(version, self.owner_kinds)
+            self._writer = VersionWriter(version, self.owner_kinds, fields=self.fields)
         return self._writer
 
     def close(self) -> None:

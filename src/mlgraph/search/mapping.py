@@ -15,10 +15,12 @@ from typing import Literal
 
 from mlgraph.catalog.fields import FieldType
 from mlgraph.catalog.schema import Schema
+from mlgraph.search import filter_index
 from mlgraph.search.analysis import ANALYZERS, KEYWORD, SPLITTER, WORDS
+from mlgraph.search.filter_fields import DocumentMapping, document_mapping
 
-# Bump when documents.py derives different values from the same entity.
-DOCUMENT_VERSION = 1
+# Bump when documents.py (or filter_document.py) derives different values from the same entity.
+DOCUMENT_VERSION = 2
 
 Kind = Literal["text", "integer", "float", "bytes"]
 
@@ -53,6 +55,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("updated_ts", "integer", fast=True),  # seconds since the epoch
     FieldSpec("demote", "float", fast=True, indexed=False),  # the static rank factor
     FieldSpec("card", "bytes", stored=True, indexed=False),  # what a hit shows, as JSON
+    # The filter document (see filter_index.py); one float field per number or date path.
+    FieldSpec(filter_index.TERMS, "text", "raw"),
+    FieldSpec(filter_index.HAS, "text", "raw"),
 )
 
 # Field types whose values are words worth finding an entity by.
@@ -72,10 +77,30 @@ def schema_digest(schema: Schema) -> list[object]:
     ]
 
 
+_MAPPINGS: dict[int, tuple[Schema, DocumentMapping]] = {}
+
+
+def filter_mapping(schema: Schema) -> DocumentMapping:
+    """``document_mapping(schema)``, computed once per schema object."""
+    found = _MAPPINGS.get(id(schema))
+    if found is None or found[0] is not schema:
+        found = _MAPPINGS[id(schema)] = (schema, document_mapping(schema))
+    return found[1]
+
+
+def index_fields(schema: Schema) -> tuple[FieldSpec, ...]:
+    """Every field of an index built for ``schema``: the fixed ones and the numeric filters."""
+    numeric = filter_index.numeric_paths(filter_mapping(schema))
+    return FIELDS + tuple(
+        FieldSpec(filter_index.numeric_field(p), "float", fast=True) for p in numeric
+    )
+
+
 def mapping_hash(schema: Schema) -> str:
     """A short hash of everything that decides what the index holds."""
     spec = {
-        "fields": [asdict(f) for f in FIELDS],
+        "fields": [asdict(f) for f in index_fields(schema)],
+        "filters": filter_mapping(schema).digest,
         "analyzers": ANALYZERS,
         "splitter": SPLITTER,
         "documents": DOCUMENT_VERSION,

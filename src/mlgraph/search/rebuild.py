@@ -22,7 +22,7 @@ from mlgraph.errors import MlgraphError
 from mlgraph.search import documents, source
 from mlgraph.search.index import BULK_HEAP
 from mlgraph.search.indexer import CURSOR, IndexStats, apply, owner_kinds, store_key, touched
-from mlgraph.search.mapping import mapping_hash
+from mlgraph.search.mapping import index_fields, mapping_hash
 from mlgraph.search.versions import Versions
 from mlgraph.search.writer import VersionWriter
 from mlgraph.store import Store
@@ -61,7 +61,9 @@ class Rebuild:
         started = time.monotonic()
         previous = self.versions.current()
         version = self.versions.create(mapping_hash(self.store.schema), store_key(self.store))
-        writer = VersionWriter(version, owner_kinds(self.store), BULK_HEAP)
+        writer = VersionWriter(
+            version, owner_kinds(self.store), BULK_HEAP, index_fields(self.store.schema)
+        )
         try:
             position = self._load(writer)
             position = self._follow(writer, position)

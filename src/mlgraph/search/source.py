@@ -1,9 +1,12 @@
 """Reading what documents are made of from the store, a batch at a time.
 
 A document needs the entity and the names of the entities its edges lead to
-(owners included). ``Store.get`` and ``Store.neighbors`` would take three
-queries per entity and one more per neighbour name; here a batch of entities
-costs two queries, which is what makes a reindex of a large store bearable.
+(owners included), and, for its filter document, the names of the entities
+whose edges lead to it, under the relationships' inverse names (a pipeline's
+filter document lists its runs, as the reverse-search document does).
+``Store.get`` and ``Store.neighbors`` would take three queries per entity and
+one more per neighbour name; here a batch of entities costs three queries,
+which is what makes a reindex of a large store bearable.
 """
 
 from __future__ import annotations
@@ -44,10 +47,33 @@ def _subjects(store: Store, conn: sa.Connection, rows: Sequence[Any]) -> list[Su
         related[src].append(Related(relationship, uri, type_, name))
         if origin == "asserted":
             asserted[src][relationship].append(uri)
+    incoming = _incoming(store, conn, [r.id for r in rows])
     return [
-        Subject(to_entity(store.schema, r.uri, r, asserted.get(r.id, {})), tuple(related[r.id]))
+        Subject(
+            to_entity(store.schema, r.uri, r, asserted.get(r.id, {})),
+            tuple(related[r.id]),
+            tuple(incoming[r.id]),
+        )
         for r in rows
     ]
+
+
+def _incoming(store: Store, conn: sa.Connection, nodes: list[int]) -> dict[int, list[Related]]:
+    """The starts of the edges ending at ``nodes``, named by the relationships' inverses
+    (edges whose relationship has no inverse name are left out: no search can name them)."""
+    ed, sn, se = t.edge, t.node.alias("src"), t.entity.alias("src_entity")
+    found: dict[int, list[Related]] = defaultdict(list)
+    query = (
+        sa.select(ed.c.dst, ed.c.label, sn.c.uri, se.c.type, se.c.name)
+        .join(sn, sn.c.id == ed.c.src)
+        .outerjoin(se, se.c.node == ed.c.src)
+        .where(ed.c.dst.in_(nodes))
+    )
+    for dst, label, uri, type_, name in conn.execute(query):
+        inverse = store.schema.edge(store.labels.name(label)).inverse
+        if inverse is not None:
+            found[dst].append(Related(inverse, uri, type_, name))
+    return found
 
 
 def _entity_rows() -> sa.Select[Any]:

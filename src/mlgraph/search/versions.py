@@ -17,7 +17,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,13 +76,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# Called with the version about to serve, before the alias moves to it: the
+# service recompiles saved searches there (``search`` cannot import ``reverse``).
+# If it raises, there is no cut-over.
+BeforeCutOver = Callable[["Version"], None]
+
+
 class Versions:
     """The versions under ``root`` and the alias that names the serving one."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, before_cut_over: BeforeCutOver | None = None) -> None:
         self.root = root
         self.alias_path = root / ALIAS
         self.versions_dir = root / "versions"
+        self.before_cut_over = before_cut_over
 
     def current(self) -> Version | None:
         try:
@@ -125,6 +132,8 @@ class Versions:
 
     def cut_over(self, version: Version, **facts: Any) -> None:
         """Make ``version`` the serving one (hold ``lock()``), keeping the one it replaces."""
+        if self.before_cut_over is not None:
+            self.before_cut_over(version)
         previous = self.current()
         version.write_meta(
             state="serving",

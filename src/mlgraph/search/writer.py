@@ -15,6 +15,7 @@ import tantivy
 
 from mlgraph.search.documents import OWNER_TYPES, SearchDocument
 from mlgraph.search.index import WRITER_HEAP, open_index, writer
+from mlgraph.search.mapping import FIELDS, FieldSpec
 from mlgraph.search.versions import Version
 
 
@@ -26,12 +27,17 @@ class VersionWriter:
     """Open writers on a version; ``commit`` makes what was written visible to readers."""
 
     def __init__(
-        self, version: Version, owner_kinds: Iterable[str], heap: int = WRITER_HEAP
+        self,
+        version: Version,
+        owner_kinds: Iterable[str],
+        heap: int = WRITER_HEAP,
+        fields: Sequence[FieldSpec] = FIELDS,
     ) -> None:
+        """``fields``: what a new version's indexes get (``mapping.index_fields``)."""
         self.version = version
         self.owner_kinds = frozenset(owner_kinds)
-        self.entities = open_index(version.entities)
-        self.owners = open_index(version.owners)
+        self.entities = open_index(version.entities, fields)
+        self.owners = open_index(version.owners, fields)
         self._entities_writer = writer(self.entities, heap)
         self._owners_writer = writer(self.owners)
         # Committing costs an fsync or two: the owners index only when it changed.

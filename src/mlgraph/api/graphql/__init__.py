@@ -6,9 +6,11 @@ import weakref
 
 import strawberry
 from fastapi import Request
+from starlette.requests import HTTPConnection
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from mlgraph.api.auth import Authenticator
 from mlgraph.api.graphql.build import Builder
@@ -16,7 +18,13 @@ from mlgraph.api.graphql.context import Context
 from mlgraph.api.graphql.errors import ErrorCodes, Schema
 from mlgraph.api.graphql.nodes import Registry
 from mlgraph.api.graphql.root import RootBuilder
+from mlgraph.api.graphql.saved import SavedSearchTypes
 from mlgraph.api.graphql.scalars import SCALARS
+from mlgraph.api.graphql.subscriptions import (
+    Subscription,
+    SubscriptionRouter,
+    WebhookMutation,
+)
 from mlgraph.api.limits import Limits, limit_extensions
 from mlgraph.api.tokens import Scope
 from mlgraph.catalog.schema import Schema as TypeSchema
@@ -48,9 +56,12 @@ def graphql_schema(types: TypeSchema, limits: Limits) -> Built:
 def _build(types: TypeSchema, limits: Limits) -> Built:
     builder = Builder(types, limits)
     registry = builder.build()
-    query = RootBuilder(builder).query_type()
+    saved = SavedSearchTypes(builder)
+    query = merge_types("Query", (RootBuilder(builder).query_type(), saved.query_type()))
     schema = Schema(
         query=query,
+        mutation=merge_types("Mutation", (saved.mutation_type(), WebhookMutation)),
+        subscription=Subscription,
         types=builder.types,
         # Parsing and validating a query takes longer than running a typical one: a
         # query text seen before (an app's own queries) is neither parsed nor validated again.
@@ -78,10 +89,16 @@ def graphql_router(service: Service, limits: Limits) -> GraphQLRouter[Context, N
     """The ``/graphql`` route: GraphiQL in a browser, queries over GET and POST."""
     schema, registry = graphql_schema(service.store.schema, limits)
 
-    async def context(request: Request) -> Context:
-        if not _ide_page(request):
+    async def context(request: HTTPConnection) -> Context:
+        # A websocket (subscriptions) authenticates at connection_init (subscriptions.py).
+        if isinstance(request, Request) and not _ide_page(request):
             auth: Authenticator = request.app.state.auth
-            await auth.authenticate(request.headers.get("authorization"), Scope.READ)
+            # Kept for resolvers that check more than `read` (saved searches: ownership).
+            request.state.principal = await auth.authenticate(
+                request.headers.get("authorization"), Scope.READ
+            )
         return Context(service, limits, registry)
 
-    return GraphQLRouter(schema, path="/graphql", context_getter=context, graphql_ide="graphiql")
+    return SubscriptionRouter(
+        schema, path="/graphql", context_getter=context, graphql_ide="graphiql"
+    )

@@ -31,6 +31,7 @@ from mlgraph.api.loaders import NeighborKey
 from mlgraph.catalog.schema import RelationshipView, Schema
 from mlgraph.enrich.lineage import impact as impact_of
 from mlgraph.errors import NotFound, ValidationError
+from mlgraph.reverse.forward import search_filter
 from mlgraph.store.records import EdgeChange as StoreEdgeChange
 from mlgraph.store.records import Version
 
@@ -334,11 +335,14 @@ class RootBuilder:
             after: str | None = None,
             facets: bool = True,
             index: SearchIndex = SearchIndex.ENTITIES,
+            filter: str | None = None,  # a saved-search filter (docs/dsl.md)
         ) -> Any:
             ctx = info.context
             size = ctx.limits.page(first, where="first of search")
             if size == 0:
                 raise ValidationError("first of search must be at least 1")
+            # A DslError is a ValidationError: BAD_REQUEST, its message says where.
+            where = search_filter(ctx.service.search.store.schema, filter)
             page = await asyncio.to_thread(
                 ctx.service.search.search,
                 query,
@@ -346,6 +350,7 @@ class RootBuilder:
                 cursor=after,
                 facets=facets,
                 index=index.value,
+                where=where,
             )
             nodes = await ctx.nodes([h.uri for h in page.hits], None)
             return result_cls(

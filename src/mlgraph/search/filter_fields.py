@@ -1,4 +1,7 @@
-"""The reverse-search document's fields and their kinds, derived from the type schema.
+"""The filter document's fields and their kinds, derived from the type schema.
+
+This is the mapping saved searches are checked against (``reverse/checker.py``)
+and the search index's filter fields follow (``filter_index.py``).
 
 A document is a plain dict from a field path to a value or a list of values.
 Every document has the base fields; each declared field of any entity type is
@@ -41,7 +44,8 @@ class Kind(StrEnum):
 
     @property
     def textual(self) -> bool:
-        return self in (Kind.KEYWORD, Kind.TEXT, Kind.KEYWORDS)
+        # Identity tests: preparing a document asks this for every field (a hot path).
+        return self is Kind.KEYWORD or self is Kind.KEYWORDS or self is Kind.TEXT
 
 
 FIELD_KINDS: Mapping[FieldType, Kind] = {
