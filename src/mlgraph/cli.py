@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlgraph.config import CONFIG_ENV, Settings
-from mlgraph.errors import MlgraphError
+from mlgraph.errors import MlgraphError, NotFound
 from mlgraph.runtime import Service, open_store
 
 app = typer.Typer(help="mlgraph: the metadata service for ML platforms.", no_args_is_help=True)
@@ -46,7 +46,9 @@ def _settings() -> Settings:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {exc}")
+    from rich.markup import escape  # a message may quote input with [brackets] in it
+
+    errors.print(f"[red]error:[/red] {escape(str(exc))}")
     return typer.Exit(1)
 
 
@@ -611,10 +613,103 @@ def reindex() -> None:
 # -- saved searches --------------------------------------------------------------------
 
 searches_cli = typer.Typer(
-    help="Saved searches against the search mapping (docs/reverse.md#index-versions).",
+    help="Saved searches: save, list, members, transitions, and their upkeep (docs/reverse.md).",
     no_args_is_help=True,
 )
 app.add_typer(searches_cli, name="searches")
+
+DEFAULT_OWNER = "anonymous"  # what the API calls a caller without a token
+
+
+@searches_cli.command("save")
+def searches_save(
+    name: str,
+    dsl: Annotated[str, typer.Argument(help="The filter, in the DSL (docs/dsl.md).")],
+    owner: Annotated[str, typer.Option(help="Whose search it is (a token's name).")] = (
+        DEFAULT_OWNER
+    ),
+) -> None:
+    """Save a search as OWNER's NAME, or change its filter. The running service builds its
+    members silently, then records who enters and leaves it."""
+    from mlgraph.reverse import SavedSearches
+
+    try:
+        with open_store(_settings()) as store:
+            saved = SavedSearches(store).save(owner, name, dsl)
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    console.print(f"saved search {saved.id} ({saved.owner}/{saved.name}), rev {saved.revision}")
+
+
+@searches_cli.command("list")
+def searches_list(
+    owner: Annotated[str | None, typer.Option(help="Only this owner's.")] = None,
+) -> None:
+    """Saved searches, with their filters and how many entities match each now."""
+    from rich.markup import escape
+
+    from mlgraph.reverse import SavedSearches
+
+    with open_store(_settings()) as store:
+        searches = SavedSearches(store)
+        rows = [(s, searches.member_count(s.id)) for s in searches.all(owner)]
+    table = Table("id", "owner", "name", "members", "filter", show_lines=True)
+    for s, members in rows:
+        shown = "not built yet" if s.built_tx is None else str(members)
+        flag = f"\n[red]invalid:[/red] {escape(s.invalid_reason)}" if s.invalid_reason else ""
+        table.add_row(str(s.id), s.owner, s.name, shown, escape(s.dsl) + flag)
+    console.print(table)
+
+
+@searches_cli.command("members")
+def searches_members(search_id: int) -> None:
+    """The entities a saved search matches now (as of the reverse follower's last round)."""
+    from mlgraph.reverse import SavedSearches
+
+    try:
+        with open_store(_settings()) as store:
+            searches = SavedSearches(store)
+            searches.require(search_id)
+            uris = searches.members(search_id)
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    for uri in uris:
+        console.print(uri, highlight=False)
+    errors.print(f"{len(uris)} members")
+
+
+@searches_cli.command("transitions")
+def searches_transitions(
+    search_id: int,
+    after: Annotated[int, typer.Option(help="Only those after this transition id.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 100,
+) -> None:
+    """Who entered and left a saved search, oldest first (the notifications' outbox)."""
+    from mlgraph.reverse import SavedSearches
+
+    try:
+        with open_store(_settings()) as store:
+            searches = SavedSearches(store)
+            searches.require(search_id)
+            found = searches.transitions(search_id, after=after, limit=limit)
+    except MlgraphError as exc:
+        raise _fail(exc) from None
+    table = Table("id", "at", "tx", "transition", "entity")
+    for t in found:
+        table.add_row(str(t.id), t.at.isoformat(timespec="seconds"), str(t.tx), t.transition, t.uri)
+    console.print(table)
+
+
+@searches_cli.command("delete")
+def searches_delete(search_id: int) -> None:
+    """Delete a saved search and its membership (its past transitions stay)."""
+    from mlgraph.reverse import SavedSearches
+
+    with open_store(_settings()) as store:
+        deleted = SavedSearches(store).delete(search_id)
+    if not deleted:
+        raise _fail(NotFound(f"no saved search {search_id}"))
+    console.print(f"deleted saved search {search_id}")
 
 
 @searches_cli.command("recompile")
