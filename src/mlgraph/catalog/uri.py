@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote
 
 from mlgraph.errors import InvalidURI
@@ -58,6 +59,14 @@ def parse_uri(text: str, scheme: str | None = None) -> URI:
     """Parse ``text``; with ``scheme``, also require that scheme."""
     if not isinstance(text, str):
         raise InvalidURI(f"invalid URI {text!r}: expected a string")
+    return _parse(text, scheme)
+
+
+# A transaction validates each URI it touches several times (the entity, its owners, its
+# references, each edge's ends); URIs are immutable, so a parse is worth remembering.
+# Failures raise and are not cached.
+@lru_cache(maxsize=65_536)
+def _parse(text: str, scheme: str | None) -> URI:
     head, sep, rest = text.partition("://")
     if not sep:
         raise InvalidURI(
