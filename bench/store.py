@@ -4,9 +4,13 @@
 
 For each store it loads about 1M entities and 5M edges (``--quick``: 16k and
 77k) through ``Store.transact``, then times ``Store.get`` and 3-hop downstream
-``Store.traverse`` from the highest-fanout nodes, next to the same walks done
-hop by hop with one query per node (the N+1 way) and in memory with networkx.
-All three must reach the same entities at the same depths, or the run fails.
+``Store.traverse`` from the highest-fanout nodes (which walks the store's
+in-memory copy of the graph, kept up to date from the change feed), next to
+the same walks as one recursive SQL query (``traverse_sql``: the store without
+its in-memory graph, as ``as_of`` reads run), hop by hop with one query per
+node (the N+1 way), and in memory with networkx. All four must reach the same
+entities at the same depths, or the run fails. The in-memory graph's first
+call (which builds it), build time and size are reported too.
 
 Progress goes to stderr; stdout gets a table and ends with one JSON line.
 """
@@ -117,7 +121,8 @@ def fresh_store(backend: str, cfg: Config) -> Iterator[Store]:
             url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"  # removed with the directory
         else:
             url = recreate_database(cfg.pg_url)
-        with Store.open(url) as store:
+        # The first walk builds the in-memory graph (timed as the first call).
+        with Store.open(url, graph_cache="blocking") as store:
             yield store
 
 
@@ -213,12 +218,13 @@ def lineage_labels(store: Store) -> tuple[list[int], list[int]]:
 
 
 class StoreWalk:
-    """The store's own traversal: one recursive query."""
+    """The store's own traversal: the in-memory graph, or SQL when built without it."""
 
     name = "traverse"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, name: str = "traverse") -> None:
         self.store = store
+        self.name = name
 
     def __call__(self, start: str) -> Walk:
         found = self.store.traverse(start, "downstream", depth=DEPTH, limit=LIMIT)
@@ -348,6 +354,42 @@ def check_same(start: str, expected: Walk, got: Walk, method: str) -> None:
 # -- measuring -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class FirstCall:
+    """The first traversal on a store, which builds its in-memory graph."""
+
+    seconds: float
+    build_seconds: float
+    cache_bytes: int
+    rss_growth_bytes: int  # the process's resident memory, before and after
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (Linux), 0 where /proc is missing."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def first_call(store: Store, start: str) -> FirstCall:
+    """Time the first traversal, which reads the graph into memory."""
+    if store.traversal_cache() is not None:
+        raise RuntimeError("the in-memory graph was built before its first call was timed")
+    rss = rss_bytes()
+    began = time.perf_counter()
+    store.traverse(start, "downstream", depth=DEPTH, limit=LIMIT)
+    seconds = time.perf_counter() - began
+    stats = store.traversal_cache()
+    if stats is None:
+        raise RuntimeError("the first traversal did not build the in-memory graph")
+    return FirstCall(seconds, stats.build_seconds, stats.bytes, rss_bytes() - rss)
+
+
 def measure_get(store: Store, org: Org, n: int, rng: random.Random) -> list[float]:
     """Latencies (ms) of ``Store.get`` on URIs drawn uniformly from all entities."""
     types = list(org.n)
@@ -406,13 +448,30 @@ def run_store(backend: str, cfg: Config) -> dict[str, Any]:
         kinds = Counter(memory.type_of[memory.id_of[s]] for s in starts)
         log(f"{backend}: timing get on {cfg.gets:,} random URIs")
         gets = measure_get(store, org, cfg.gets, random.Random(cfg.seed))
+        log(f"{backend}: first traversal (builds the store's in-memory graph)")
+        first = first_call(store, starts[0])
         log(f"{backend}: timing walks from {len(starts)} start nodes, {cfg.repeats} rounds")
         n_plus_1 = NPlusOneWalk(store)
+        sql = StoreWalk(Store(store.engine, store.schema, graph_cache="off"), "traverse_sql")
         walks, reached = measure_walks(
-            [StoreWalk(store), n_plus_1, memory], memory, starts, cfg.repeats
+            [StoreWalk(store), sql, n_plus_1, memory], memory, starts, cfg.repeats
         )
     out = figures(loaded, gets, walks, reached, memory.build_seconds, n_plus_1.queries)
-    return out | {"start_types": dict(sorted(kinds.items()))}
+    return out | cache_figures(first, walks) | {"start_types": dict(sorted(kinds.items()))}
+
+
+def cache_figures(first: FirstCall, walks: dict[str, list[float]]) -> dict[str, Any]:
+    """What the in-memory graph costs, and the SQL walk's ratios for comparison."""
+    p50 = {name: percentile(s, 50) for name, s in walks.items()}
+    mb = 1024 * 1024
+    return {
+        "traverse_first_call_s": round(first.seconds, 2),
+        "traverse_cache_build_s": round(first.build_seconds, 2),
+        "traverse_cache_mb": round(first.cache_bytes / mb, 1),
+        "traverse_cache_rss_growth_mb": round(first.rss_growth_bytes / mb, 1),
+        "sql_speedup_vs_n_plus_1": round(p50["n_plus_1"] / p50["traverse_sql"], 2),
+        "sql_slowdown_vs_networkx": round(p50["traverse_sql"] / p50["networkx"], 2),
+    }
 
 
 def figures(

@@ -40,7 +40,11 @@ def open_schema(settings: Settings) -> Schema:
 
 
 def open_store(settings: Settings) -> Store:
-    return Store.open(settings.resolved_store_url, open_schema(settings))
+    return Store.open(
+        settings.resolved_store_url,
+        open_schema(settings),
+        graph_cache="background" if settings.traversal_cache else "off",
+    )
 
 
 class Service:

@@ -1,6 +1,8 @@
-"""Traversal: lineage directions, filters, caps and cycles, in one query."""
+"""Traversal: lineage directions, filters, caps and cycles, in memory and as of a past tx."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -9,6 +11,23 @@ from sqlalchemy import event
 from mlgraph.errors import LimitExceeded, NotFound, ValidationError
 from mlgraph.store import Edge, Store
 from tests.builders import entity, uri
+from tests.conftest import StoreFactory
+
+
+@pytest.fixture(params=["memory", "sql"])
+def store(request: pytest.FixtureRequest, store_factory: StoreFactory) -> Iterator[Store]:
+    """Every test here twice: walking the in-memory graph, and in SQL only."""
+    with store_factory() as opened:
+        if request.param == "memory":
+            yield opened
+        else:
+            yield Store(opened.engine, opened.schema, graph_cache="off")
+
+
+@pytest.fixture
+def cached_store(store_factory: StoreFactory) -> Iterator[Store]:
+    with store_factory() as opened:
+        yield opened
 
 
 def lineage(store: Store) -> None:
@@ -117,8 +136,8 @@ def test_traversal_as_of_sees_the_graph_then(store: Store) -> None:
     assert names(store.traverse(uri("Dataset", "d"), "downstream", as_of=1)) == [("f", 1), ("m", 2)]
 
 
-def test_traversal_is_one_statement(store: Store) -> None:
-    lineage(store)
+def recorded(store: Store, run: Callable[[], object]) -> list[str]:
+    """The SQL statements ``run`` sends, BEGIN and ROLLBACK left out."""
     statements: list[str] = []
 
     def record(*args: object) -> None:
@@ -126,13 +145,33 @@ def test_traversal_is_one_statement(store: Store) -> None:
 
     event.listen(store.engine, "before_cursor_execute", record)
     try:
-        store.traverse(uri("ModelInstance", "m"), "upstream", depth=5)
+        run()
     finally:
         event.remove(store.engine, "before_cursor_execute", record)
-    walks = [s for s in statements if "WITH RECURSIVE" in s]
-    assert len(walks) == 1
-    assert (
-        len([s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "ROLLBACK"))])
-        <= 3
-    )
+    return [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "ROLLBACK"))]
+
+
+def test_traversal_as_of_is_one_statement(store: Store) -> None:
+    lineage(store)
+    m = uri("ModelInstance", "m")
+    statements = recorded(store, lambda: store.traverse(m, "upstream", depth=5, as_of=1))
+    assert len([s for s in statements if "WITH RECURSIVE" in s]) == 1
+    assert len(statements) <= 3
     assert isinstance(store.engine, sa.engine.Engine)
+
+
+def test_traversal_of_the_current_graph_asks_the_database_only_what_changed(
+    cached_store: Store,
+) -> None:
+    store = cached_store
+    lineage(store)
+    m = uri("ModelInstance", "m")
+    store.traverse(m, "upstream", depth=5)  # builds the in-memory copy
+    # Warm: one statement, for the start node's id and the last transaction id.
+    warm = recorded(store, lambda: store.traverse(m, "upstream", depth=5))
+    assert len(warm) == 1 and "MAX(id) FROM tx" in warm[0]
+    store.transact(upsert=[entity("Feature", "f2", references={"data": uri("Dataset", "d")})])
+    # After a commit: one more, for the feed entries after the copy's cursor.
+    after = recorded(store, lambda: store.traverse(uri("Dataset", "d"), "downstream"))
+    assert len(after) == 2 and "FROM change" in after[1]
+    assert ("f2", 1) in names(store.traverse(uri("Dataset", "d"), "downstream"))

@@ -35,6 +35,9 @@ def create_app(service: Service, *, workers: bool | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            # Lineage walks an in-memory graph; building it at 1M entities takes about a
+            # minute, so it starts now, beside the server (SQL answers until it is there).
+            service.store.warm_traversals()
             if run_workers:
                 await stack.enter_async_context(service.running_workers())
             await stack.enter_async_context(service.running_buses())

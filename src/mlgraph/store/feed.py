@@ -11,6 +11,32 @@ from sqlalchemy.engine import Connection
 from mlgraph.store import tables as t
 from mlgraph.store.records import Change, ChangeItem, Op, Provenance
 
+# Every feed reader (indexer, enricher, percolator) asks these again and again:
+# built once, as SQLAlchemy spends three times as long on a statement built afresh.
+_c, _tx = t.change, t.tx
+_TXS = (
+    sa.select(_tx.c.id, _tx.c.at, _tx.c.source, _tx.c.event_id, _tx.c.actor)
+    .where(_tx.c.id > sa.bindparam("cursor"))
+    .order_by(_tx.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer()))
+)
+_ITEMS = (
+    sa.select(_c.c.tx, _c.c.kind, _c.c.op, _c.c.uri, _c.c.label, _c.c.other, _c.c.source,
+              _c.c.event_id)
+    .where(_c.c.tx > sa.bindparam("cursor"), _c.c.tx <= sa.bindparam("last"))
+    .order_by(_c.c.tx, _c.c.seq)
+)  # fmt: skip
+_LAST_TX = sa.select(sa.func.max(_tx.c.id))
+_POSITION = sa.select(t.cursor.c.position).where(t.cursor.c.name == sa.bindparam("name"))
+_MOVE = (
+    t.cursor.update()
+    .where(t.cursor.c.name == sa.bindparam("reader"))
+    .values(position=sa.bindparam("to"), updated_at=sa.bindparam("now"))
+)
+_ADD = t.cursor.insert()
+_CURSORS = sa.select(t.cursor.c.name, t.cursor.c.position)
+_OPS = {op.value: op for op in Op}  # a dict lookup, not an Enum call, per item
+
 
 def changes_since(conn: Connection, cursor: int, limit: int = 1000) -> list[Change]:
     """Up to ``limit`` transactions after ``cursor``, oldest first.
@@ -18,47 +44,35 @@ def changes_since(conn: Connection, cursor: int, limit: int = 1000) -> list[Chan
     Ids are handed out in commit order under the transaction lock, so a reader
     that saves the last id it handled and asks again never skips a commit.
     """
-    txs = conn.execute(
-        sa.select(t.tx).where(t.tx.c.id > cursor).order_by(t.tx.c.id).limit(limit)
-    ).all()
+    txs = conn.execute(_TXS, {"cursor": cursor, "limit": limit}).all()
     if not txs:
         return []
-    c = t.change
     items: dict[int, list[ChangeItem]] = defaultdict(list)
-    rows = conn.execute(
-        sa.select(c).where(c.c.tx > cursor, c.c.tx <= txs[-1].id).order_by(c.c.tx, c.c.seq)
-    )
-    for r in rows:
-        cause = (
-            None
-            if r.source is None and r.event_id is None
-            else Provenance(r.source, r.event_id, None)
-        )
-        items[r.tx].append(ChangeItem(r.kind, Op(r.op), r.uri, r.label, r.other, cause))
+    rows = conn.execute(_ITEMS, {"cursor": cursor, "last": txs[-1][0]})
+    for tx, kind, op, uri, label, other, source, event_id in rows:
+        cause = None if source is None and event_id is None else Provenance(source, event_id, None)
+        items[tx].append(ChangeItem(kind, _OPS[op], uri, label, other, cause))
     return [
-        Change(r.id, r.at, Provenance(r.source, r.event_id, r.actor), tuple(items[r.id]))
-        for r in txs
+        Change(id, at, Provenance(source, event_id, actor), tuple(items[id]))
+        for id, at, source, event_id, actor in txs
     ]
 
 
 def last_tx(conn: Connection) -> int:
-    return int(conn.execute(sa.select(sa.func.max(t.tx.c.id))).scalar() or 0)
+    return int(conn.execute(_LAST_TX).scalar() or 0)
 
 
 def cursor_position(conn: Connection, name: str) -> int:
-    found = conn.execute(sa.select(t.cursor.c.position).where(t.cursor.c.name == name)).scalar()
+    found = conn.execute(_POSITION, {"name": name}).scalar()
     return int(found or 0)
 
 
 def save_cursor(conn: Connection, name: str, position: int) -> None:
     """Record that reader ``name`` has handled every transaction up to ``position``."""
     now = datetime.now(UTC)
-    updated = conn.execute(
-        t.cursor.update().where(t.cursor.c.name == name).values(position=position, updated_at=now)
-    )
-    if updated.rowcount == 0:
-        conn.execute(t.cursor.insert(), {"name": name, "position": position, "updated_at": now})
+    if conn.execute(_MOVE, {"reader": name, "to": position, "now": now}).rowcount == 0:
+        conn.execute(_ADD, {"name": name, "position": position, "updated_at": now})
 
 
 def cursors(conn: Connection) -> dict[str, int]:
-    return dict(iter(conn.execute(sa.select(t.cursor.c.name, t.cursor.c.position))))
+    return dict(iter(conn.execute(_CURSORS)))

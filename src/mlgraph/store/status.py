@@ -15,21 +15,50 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from mlgraph.store import tables as t
+from mlgraph.store.prebuilt import ByDialect, among
 from mlgraph.store.records import EntityStatus, Unresolved
 
 _CHUNK = 500
+_s, _n = t.entity_status, t.node
+_NODE_IDS = ByDialect(
+    lambda pg: sa.select(_n.c.uri, _n.c.id).where(among(_n.c.uri, "uris", sa.Text(), pg))
+)
+
+
+def _stamp(columns: dict[str, sa.ColumnElement[Any]]) -> ByDialect[Any]:
+    """Upsert ``columns`` into the status rows of the entities at :uris, in one statement.
+
+    The stamps are written by INSERT ... SELECT from ``node``: no lookup of node
+    ids first, and no row built in Python per entity (the ingest path stamps
+    every entity it writes).
+    """
+
+    def build(postgres: bool) -> Any:
+        insert = (postgresql.insert if postgres else sqlite.insert)(_s)
+        # SQLite needs the WHERE for INSERT ... SELECT ... ON CONFLICT to parse.
+        found = sa.select(_n.c.id, *columns.values()).where(
+            among(_n.c.uri, "uris", sa.Text(), postgres)
+        )
+        return insert.from_select(["node", *columns], found).on_conflict_do_update(
+            index_elements=["node"], set_={c: insert.excluded[c] for c in columns}
+        )
+
+    return ByDialect(build)
+
+
+_AT = sa.bindparam("at", type_=_s.c.hydrated_at.type)
+_NULL_TEXT = sa.cast(sa.null(), sa.Text())
+_NULL_AT = sa.cast(sa.null(), _s.c.unresolved_at.type)
+_HYDRATED = _stamp({"hydrated_at": _AT, "unresolved": _NULL_TEXT, "unresolved_at": _NULL_AT})
+_ENRICHED = _stamp({"enriched_at": _AT})
 
 
 def _node_ids(conn: Connection, uris: Iterable[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     wanted = list(dict.fromkeys(uris))
+    query = _NODE_IDS.of(conn)
     for i in range(0, len(wanted), _CHUNK):
-        part = wanted[i : i + _CHUNK]
-        found.update(
-            (uri, id) for uri, id in conn.execute(
-                sa.select(t.node.c.uri, t.node.c.id).where(t.node.c.uri.in_(part))
-            )
-        )  # fmt: skip
+        found.update(iter(conn.execute(query, {"uris": wanted[i : i + _CHUNK]})))
     return found
 
 
@@ -48,18 +77,20 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]], columns: Iterable[str]
     )
 
 
+def _stamp_all(conn: Connection, stamp: ByDialect[Any], uris: Iterable[str], at: datetime) -> None:
+    wanted = list(dict.fromkeys(uris))
+    statement = stamp.of(conn)
+    for i in range(0, len(wanted), _CHUNK):
+        conn.execute(statement, {"uris": wanted[i : i + _CHUNK], "at": at})
+
+
 def mark_hydrated(conn: Connection, uris: Iterable[str], at: datetime) -> None:
     """The source was read for these entities at ``at``: they resolve, whatever was said before."""
-    rows = [
-        {"node": n, "hydrated_at": at, "unresolved": None, "unresolved_at": None}
-        for n in _node_ids(conn, uris).values()
-    ]
-    _upsert(conn, rows, ("hydrated_at", "unresolved", "unresolved_at"))
+    _stamp_all(conn, _HYDRATED, uris, at)
 
 
 def mark_enriched(conn: Connection, uris: Iterable[str], at: datetime) -> None:
-    rows = [{"node": n, "enriched_at": at} for n in _node_ids(conn, uris).values()]
-    _upsert(conn, rows, ("enriched_at",))
+    _stamp_all(conn, _ENRICHED, uris, at)
 
 
 def mark_unresolved(conn: Connection, reasons: Mapping[str, str], at: datetime) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from mlgraph.catalog.entity import Entity
 from mlgraph.catalog.schema import Schema, load_schema
@@ -16,6 +16,7 @@ from mlgraph.errors import LimitExceeded, NotFound, ValidationError
 from mlgraph.store import batch_reads, feed, migrate, quality_queries, status
 from mlgraph.store import tables as t
 from mlgraph.store.engine import create_engine, writing
+from mlgraph.store.graph_cache import CacheStats, GraphCache, NotReady
 from mlgraph.store.labels import Labels
 from mlgraph.store.reads import AsOf, Reader, node_id, parse_time, resolve_as_of
 from mlgraph.store.records import (
@@ -25,6 +26,7 @@ from mlgraph.store.records import (
     Listed,
     Neighbor,
     Provenance,
+    Reached,
     Traversal,
     TxReport,
     Unresolved,
@@ -41,6 +43,12 @@ MAX_RESULTS = 10_000
 MIN_VISITS = 100_000
 
 
+# How traversals of the current graph use the in-memory copy (graph_cache.py):
+# built in the background while SQL answers (servers), built by the first walk
+# that needs it (tests, benchmarks), or not at all.
+GraphCacheMode = Literal["background", "blocking", "off"]
+
+
 class Store:
     """Entities and edges with their full history, on SQLite or PostgreSQL.
 
@@ -48,22 +56,38 @@ class Store:
     projection, or from the versions when ``as_of`` is given.
     """
 
-    def __init__(self, engine: Engine, schema: Schema) -> None:
+    def __init__(
+        self, engine: Engine, schema: Schema, *, graph_cache: GraphCacheMode = "background"
+    ) -> None:
         self.engine = engine
         self.schema = schema
         self.labels = Labels(engine, schema.labels)
         self._transactor = Transactor(engine, schema, self.labels)
         self._reader = Reader(schema, self.labels)
+        # Traversals of the current graph walk an in-memory copy (see graph_cache);
+        # without it, or with ``as_of``, they run as one recursive SQL query.
+        self._graph = (
+            None if graph_cache == "off" else GraphCache(background=graph_cache == "background")
+        )
 
     @classmethod
-    def open(cls, url: str, schema: Schema | None = None, *, upgrade: bool = True) -> Store:
+    def open(
+        cls,
+        url: str,
+        schema: Schema | None = None,
+        *,
+        upgrade: bool = True,
+        graph_cache: GraphCacheMode = "background",
+    ) -> Store:
         """Open the store at ``url``, bringing its tables up to date first."""
         engine = create_engine(url)
         if upgrade:
             migrate.upgrade(engine)
-        return cls(engine, schema or load_schema())
+        return cls(engine, schema or load_schema(), graph_cache=graph_cache)
 
     def close(self) -> None:
+        if self._graph is not None:
+            self._graph.clear()
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -155,11 +179,13 @@ class Store:
         max_visits: int | None = None,
         as_of: AsOf = None,
     ) -> Traversal:
-        """Entities up to ``depth`` hops away, in one query.
+        """Entities up to ``depth`` hops away, nearest first, then by URI.
 
         ``upstream``/``downstream`` follow the lineage flow the schema declares;
         ``out``/``in``/``both`` follow edges as stored. ``relationships`` and
-        ``types`` narrow what is followed and what is returned.
+        ``types`` narrow what is followed and what is returned. The current
+        graph is walked in memory (built on the first call, then kept up to
+        date from the change feed); ``as_of`` walks run as one SQL query.
         """
         if not 1 <= depth <= MAX_DEPTH:
             raise LimitExceeded(f"depth must be between 1 and {MAX_DEPTH}, got {depth}")
@@ -173,6 +199,18 @@ class Store:
         # reaches ``limit`` distinct nodes before it runs out.
         budget = max(max_visits or MIN_VISITS, (limit + 1) * (depth + 1))
         uri = self._uri(uri)
+        out_ids, in_ids = self.labels.ids(out), self.labels.ids(inward)
+        if as_of is None and self._graph is not None:
+            try:
+                found = self._walk_in_memory(
+                    self._graph, uri, out_ids, in_ids, depth, limit, budget, type_names
+                )
+            except NotReady:  # being built in the background: SQL answers meanwhile
+                pass
+            else:
+                if found is None:
+                    raise NotFound(f"no entity {uri}")
+                return Traversal(uri, tuple(found[0]), found[1])
         with self.engine.connect() as conn:
             start = node_id(conn, uri)
             if start is None:
@@ -180,8 +218,8 @@ class Store:
             nodes, partial = walk(
                 conn,
                 start,
-                out_labels=self.labels.ids(out),
-                in_labels=self.labels.ids(inward),
+                out_labels=out_ids,
+                in_labels=in_ids,
                 depth=depth,
                 limit=limit,
                 budget=budget,
@@ -189,6 +227,51 @@ class Store:
                 as_of=resolve_as_of(conn, as_of),
             )
         return Traversal(uri, tuple(nodes), partial)
+
+    def _walk_in_memory(
+        self,
+        graph: GraphCache,
+        uri: str,
+        out_ids: Collection[int],
+        in_ids: Collection[int],
+        depth: int,
+        limit: int,
+        budget: int,
+        types: list[str] | None,
+    ) -> tuple[list[Reached], bool] | None:
+        with self._reading_now() as conn:
+            return graph.walk(
+                conn,
+                uri,
+                out_labels=out_ids,
+                in_labels=in_ids,
+                depth=depth,
+                limit=limit,
+                budget=budget,
+                types=types,
+            )
+
+    def warm_traversals(self, *, wait: bool = False) -> None:
+        """Build the in-memory graph traversals walk: now, or in the background (a
+        server calls this at start so the first lineage query does not wait)."""
+        if self._graph is not None:
+            self._graph.warm(self.engine, wait=wait)
+
+    def _reading_now(self) -> Connection:
+        """A connection for reads that need no snapshot across statements.
+
+        On PostgreSQL it runs in autocommit, which spares the BEGIN and ROLLBACK
+        round trips: a warm traversal is then one query. SQLite begins in process.
+        """
+        conn = self.engine.connect()
+        if self.backend == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
+
+    def traversal_cache(self) -> CacheStats | None:
+        """Size and build time of the in-memory graph traversals walk; None
+        before the first traversal built it, or when the store runs without it."""
+        return None if self._graph is None else self._graph.stats()
 
     def _labels_for(
         self, direction: TraverseDirection, relationships: Iterable[str] | None

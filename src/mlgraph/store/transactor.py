@@ -18,7 +18,6 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from mlgraph.catalog.entity import Entity, LifecycleState
@@ -28,6 +27,7 @@ from mlgraph.errors import ValidationError
 from mlgraph.store import tables as t
 from mlgraph.store.engine import WRITE, write_lock
 from mlgraph.store.labels import Labels
+from mlgraph.store.prebuilt import ByDialect, among, driver_insert
 from mlgraph.store.records import Edge, Op, Provenance, TxReport
 
 TX_LOCK = 0x6D6C6702  # advisory lock id serializing transactions on PostgreSQL
@@ -35,6 +35,65 @@ CHUNK = 5000  # bound parameters per IN (...) lookup
 COPY_MIN = 50  # rows from which an insert goes by COPY on PostgreSQL
 
 EdgeKey = tuple[int, int, int]  # (src node, label id, dst node)
+
+# The hot statements, built once (see prebuilt.py). ``among`` lists are bound
+# as :uris / :nodes (a list on SQLite, one array parameter on PostgreSQL).
+_URIS, _NODES = sa.Text(), sa.BigInteger()
+_e, _ev, _ed, _edv, _n = t.entity, t.entity_version, t.edge, t.edge_version, t.node
+_LAST_TX = sa.select(t.tx.c.id, t.tx.c.at).order_by(t.tx.c.id.desc()).limit(1)
+_INSERT_TX = t.tx.insert()
+_PG_TX_LOCK = sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("k", type_=sa.BigInteger())))
+_NODE_IDS = ByDialect(
+    lambda pg: sa.select(_n.c.uri, _n.c.id).where(among(_n.c.uri, "uris", _URIS, pg))
+)
+_CURRENT = ByDialect(
+    lambda pg: sa.select(
+        _e.c.node, _e.c.type, _e.c.state, _e.c.name, _e.c.description, _e.c.doc
+    ).where(among(_e.c.node, "nodes", _NODES, pg))
+)
+_TYPES = ByDialect(
+    lambda pg: sa.select(_e.c.node, _e.c.type).where(among(_e.c.node, "nodes", _NODES, pg))
+)
+_EDGE_COLUMNS = (_ed.c.src, _ed.c.label, _ed.c.dst, _ed.c.origin, _ed.c.provenance)
+_EDGES_FROM = ByDialect(
+    lambda pg: sa.select(*_EDGE_COLUMNS).where(among(_ed.c.src, "nodes", _NODES, pg))
+)
+_EDGES_AT = ByDialect(
+    lambda pg: sa.select(*_EDGE_COLUMNS).where(
+        sa.or_(among(_ed.c.src, "nodes", _NODES, pg), among(_ed.c.dst, "dsts", _NODES, pg))
+    )
+)
+_INCOMING = ByDialect(
+    lambda pg: (
+        sa.select(_ed.c.src, _ed.c.label, _ed.c.dst, _ed.c.origin, _n.c.uri)
+        .join(_n, _n.c.id == _ed.c.src)
+        .where(among(_ed.c.dst, "nodes", _NODES, pg))
+    )
+)
+_CLOSE_VERSIONS = ByDialect(
+    lambda pg: (
+        _ev.update()
+        .where(among(_ev.c.node, "nodes", _NODES, pg), _ev.c.tx_to.is_(None))
+        .values(tx_to=sa.bindparam("closed_by", type_=sa.BigInteger()))
+    )
+)
+_DROP_CURRENT = ByDialect(lambda pg: _e.delete().where(among(_e.c.node, "nodes", _NODES, pg)))
+_CLOSE_EDGE_VERSIONS = (
+    _edv.update()
+    .where(
+        _edv.c.src == sa.bindparam("s"),
+        _edv.c.label == sa.bindparam("l"),
+        _edv.c.dst == sa.bindparam("d"),
+        _edv.c.tx_to.is_(None),
+    )
+    .values(tx_to=sa.bindparam("closed_by"))
+)
+_DROP_EDGES = _ed.delete().where(
+    _ed.c.src == sa.bindparam("s"), _ed.c.label == sa.bindparam("l"), _ed.c.dst == sa.bindparam("d")
+)
+_INSERT_NODES = _n.insert().returning(_n.c.uri, _n.c.id, sort_by_parameter_order=True)
+_MAX_NODE = sa.select(sa.func.max(_n.c.id))
+_URI_OF = sa.select(_n.c.uri).where(_n.c.id == sa.bindparam("id"))
 
 
 @dataclass(slots=True)
@@ -208,14 +267,14 @@ class Transactor:
 def _open_tx(conn: Connection, provenance: Provenance, at: datetime | None) -> tuple[int, datetime]:
     """Take the transaction lock and the next id; time never runs backwards."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": TX_LOCK})
-    last = conn.execute(sa.select(t.tx.c.id, t.tx.c.at).order_by(t.tx.c.id.desc()).limit(1)).first()
+        conn.execute(_PG_TX_LOCK, {"k": TX_LOCK})
+    last = conn.execute(_LAST_TX).first()
     now = at or datetime.now(UTC)
     tx = 1 if last is None else last.id + 1
     if last is not None and last.at > now:
         now = last.at
     conn.execute(
-        t.tx.insert(),
+        _INSERT_TX,
         {
             "id": tx,
             "at": now,
@@ -232,9 +291,14 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
 
     psycopg runs an executemany as one INSERT per row (pipelined): for the
     thousands of rows of a bulk load that is most of the load's time, and COPY
-    writes them several times faster. The rows and their values are the same.
+    writes them several times faster. On SQLite the rows go to the driver's
+    executemany without SQLAlchemy's per-row work. The rows and their values
+    are the same.
     """
     if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        driver_insert(conn, table, rows)
         return
     if conn.dialect.driver != "psycopg" or len(rows) < COPY_MIN:
         conn.execute(table.insert(), rows)
@@ -291,59 +355,50 @@ class _Write:
         for edge in (*adds, *removes):
             uris.update((edge.src, edge.dst))
         ids = self.node_ids(uris)
-        current = self.current(ids.values())
+        # Full rows (with the JSON document) only for what this transaction writes
+        # over; the owners and targets it points to need only their types.
+        full = entities.keys() | retracting
+        current = self.current([n for u, n in ids.items() if u in full])
         by_uri = {uri: current[n] for uri, n in ids.items() if n in current}
+        node_types = self.types_of([n for u, n in ids.items() if u not in full])
+        known = {uri: node_types[n] for uri, n in ids.items() if n in node_types}
 
-        plan = self.plan(entities, retracting, adds, removes, by_uri)
+        plan = self.plan(entities, retracting, adds, removes, by_uri, known)
         return self.write(tx, at, plan, ids, by_uri)
 
     # -- reading what is there -------------------------------------------------
 
-    def among(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
-        """``column IN values``: on PostgreSQL one array parameter rather than one per value.
-
-        For the thousands of values of a bulk load, rendering and sending one
-        parameter each cost more client time than the lookup (measured: 3x).
-        """
-        if self.conn.dialect.name != "postgresql":
-            return column.in_(values)
-        element = sa.BigInteger() if values and isinstance(values[0], int) else sa.Text()
-        return column == sa.any_(sa.literal(values, postgresql.ARRAY(element)))
-
     def node_ids(self, uris: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
+        query = _NODE_IDS.of(self.conn)
         for part in chunks(sorted(uris)):
-            rows = self.conn.execute(
-                sa.select(t.node.c.uri, t.node.c.id).where(self.among(t.node.c.uri, part))
-            )
-            found.update(iter(rows))
+            found.update(iter(self.conn.execute(query, {"uris": part})))
         return found
 
-    def current(self, nodes: Iterable[int]) -> dict[int, Current]:
+    def current(self, nodes: list[int]) -> dict[int, Current]:
         out: dict[int, Current] = {}
-        e = t.entity
-        for part in chunks(list(nodes)):
-            rows = self.conn.execute(
-                sa.select(e.c.node, e.c.type, e.c.state, e.c.name, e.c.description, e.c.doc).where(
-                    self.among(e.c.node, part)
-                )
-            )
-            for r in rows:
-                out[r.node] = Current(r.node, r.type, r.state, r.name, r.description, r.doc)
+        query = _CURRENT.of(self.conn)
+        for part in chunks(nodes):
+            for node, type_, state, name, description, doc in self.conn.execute(
+                query, {"nodes": part}
+            ):
+                out[node] = Current(node, type_, state, name, description, doc)
+        return out
+
+    def types_of(self, nodes: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        query = _TYPES.of(self.conn)
+        for part in chunks(nodes):
+            out.update(iter(self.conn.execute(query, {"nodes": part})))
         return out
 
     def edges_touching(self, nodes: list[int], *, incoming: bool) -> dict[EdgeKey, _EdgeWant]:
         out: dict[EdgeKey, _EdgeWant] = {}
-        e = t.edge
-        for part in chunks(nodes):
-            where = self.among(e.c.src, part)
-            if incoming:
-                where = sa.or_(where, self.among(e.c.dst, part))
-            rows = self.conn.execute(
-                sa.select(e.c.src, e.c.label, e.c.dst, e.c.origin, e.c.provenance).where(where)
-            )
-            for r in rows:
-                out[(r.src, r.label, r.dst)] = _EdgeWant(r.origin, r.provenance)
+        query = (_EDGES_AT if incoming else _EDGES_FROM).of(self.conn)
+        for part in chunks(nodes, CHUNK // 2 if incoming else CHUNK):
+            params = {"nodes": part, "dsts": part} if incoming else {"nodes": part}
+            for src, label, dst, origin, provenance in self.conn.execute(query, params):
+                out[(src, label, dst)] = _EdgeWant(origin, provenance)
         return out
 
     # -- planning --------------------------------------------------------------
@@ -355,9 +410,13 @@ class _Write:
         adds: list[Edge],
         removes: list[Edge],
         by_uri: Mapping[str, Current],
+        known: Mapping[str, str] | None = None,
     ) -> _Plan:
+        """``by_uri``: the current rows of what is written over; ``known``: the
+        types of the other entities this transaction points to."""
         plan = _Plan()
-        types = {uri: c.type for uri, c in by_uri.items()}
+        types = dict(known or {})
+        types.update({uri: c.type for uri, c in by_uri.items()})
         types.update({uri: e.type for uri, e in entities.items()})
 
         for uri, entity in entities.items():
@@ -523,22 +582,20 @@ class _Write:
         if not plan.retract:
             return
         gone = {by_uri[u].node: u for u in plan.retract}
-        e = t.edge
-        incoming = self.conn.execute(
-            sa.select(e.c.src, e.c.label, e.c.dst, e.c.origin, t.node.c.uri.label("src_uri"))
-            .join(t.node, t.node.c.id == e.c.src)
-            .where(e.c.dst.in_(list(gone)))
-        ).all()
-        for edge in incoming:
-            if edge.src in gone:
+        query = _INCOMING.of(self.conn)
+        incoming = [
+            row for part in chunks(list(gone)) for row in self.conn.execute(query, {"nodes": part})
+        ]
+        for src, label_id, dst, origin, src_uri in incoming:
+            if src in gone:
                 continue  # its source goes too
-            label = self.labels.name(edge.label)
-            key = (edge.src_uri, label, gone[edge.dst])
+            label = self.labels.name(label_id)
+            key = (src_uri, label, gone[dst])
             if key in plan.edges and plan.edges[key] is None:
                 continue  # retracted in this transaction
-            if edge.origin == "asserted" and label in plan.reconcile.get(edge.src_uri, ()):
+            if origin == "asserted" and label in plan.reconcile.get(src_uri, ()):
                 continue  # restated without it in this transaction
-            uri = gone[edge.dst]
+            uri = gone[dst]
             plan.retract.discard(uri)
             plan.demoted.add(uri)
         for uri in plan.demoted:
@@ -551,21 +608,23 @@ class _Write:
         if not uris:
             return {}
         uris = list(dict.fromkeys(uris))
-        rows = self.conn.execute(
-            t.node.insert().returning(t.node.c.uri, t.node.c.id, sort_by_parameter_order=True),
-            [{"uri": u} for u in uris],
-        )
-        return dict(iter(rows))
+        if self.conn.dialect.name == "sqlite":
+            # This transaction holds SQLite's write lock (BEGIN IMMEDIATE), so it hands
+            # out the next rowids itself, as SQLite would (max + 1), and skips
+            # SQLAlchemy's per-row work for INSERT ... RETURNING.
+            top = self.conn.execute(_MAX_NODE).scalar() or 0
+            ids = {u: top + i for i, u in enumerate(uris, 1)}
+            driver_insert(self.conn, t.node, [{"id": n, "uri": u} for u, n in ids.items()])
+            return ids
+        return dict(iter(self.conn.execute(_INSERT_NODES, [{"uri": u} for u in uris])))
 
     def close_entities(self, tx: int, nodes: list[int]) -> None:
         if not nodes:
             return
-        v = t.entity_version
+        close, drop = _CLOSE_VERSIONS.of(self.conn), _DROP_CURRENT.of(self.conn)
         for part in chunks(nodes):
-            self.conn.execute(
-                v.update().where(self.among(v.c.node, part), v.c.tx_to.is_(None)).values(tx_to=tx)
-            )
-            self.conn.execute(t.entity.delete().where(self.among(t.entity.c.node, part)))
+            self.conn.execute(close, {"nodes": part, "closed_by": tx})
+            self.conn.execute(drop, {"nodes": part})
 
     def write_edges(
         self,
@@ -615,27 +674,9 @@ class _Write:
 
         uri_of = {n: u for u, n in ids.items()}
         if close:
-            ev, e = t.edge_version, t.edge
-            params = [{"s": s, "l": lb, "d": d} for s, lb, d in close]
-            self.conn.execute(
-                ev.update()
-                .where(
-                    ev.c.src == sa.bindparam("s"),
-                    ev.c.label == sa.bindparam("l"),
-                    ev.c.dst == sa.bindparam("d"),
-                    ev.c.tx_to.is_(None),
-                )
-                .values(tx_to=tx),
-                params,
-            )
-            self.conn.execute(
-                e.delete().where(
-                    e.c.src == sa.bindparam("s"),
-                    e.c.label == sa.bindparam("l"),
-                    e.c.dst == sa.bindparam("d"),
-                ),
-                params,
-            )
+            params = [{"s": s, "l": lb, "d": d, "closed_by": tx} for s, lb, d in close]
+            self.conn.execute(_CLOSE_EDGE_VERSIONS, params)
+            self.conn.execute(_DROP_EDGES, [{"s": s, "l": lb, "d": d} for s, lb, d in close])
         reopened = {k for k, _ in open_}
         for key in close:
             if key not in reopened:
@@ -666,7 +707,7 @@ class _Write:
     def uri(self, node: int, uri_of: Mapping[int, str]) -> str:
         if node in uri_of:
             return uri_of[node]
-        found = self.conn.execute(sa.select(t.node.c.uri).where(t.node.c.id == node)).scalar_one()
+        found = self.conn.execute(_URI_OF, {"id": node}).scalar_one()
         return str(found)
 
 

@@ -1,5 +1,8 @@
 """Multi-hop traversal in one round trip: a recursive CTE over the edge tables.
 
+Walks of the current graph go to the in-memory copy (``graph_cache``) unless
+the store runs without it; this SQL walk serves ``as_of`` reads and that case.
+
 The walk keeps ``(node, depth)`` rows with UNION, so a cycle can add a node at
 most once per depth and the walk always ends at the depth cap. It is read
 breadth-first through a LIMIT, which stops the recursion once the visit budget
