@@ -159,9 +159,9 @@ def write_dues(
     gone_uris = sorted(set(gone))
     for i in range(0, len(gone_uris), CHUNK):
         conn.execute(d.delete().where(d.c.uri.in_(gone_uris[i : i + CHUNK])))
-    for (search, uri), due in dues.items():
-        if due is None:
-            conn.execute(d.delete().where(d.c.search == search, d.c.uri == uri))
+    dropped = [{"drop_search": s, "drop_uri": u} for (s, u), due in dues.items() if due is None]
+    if dropped:
+        conn.execute(_DROP_DUE, dropped)
     rows = [
         {"search": s, "uri": u, "due_at": moment(due)}
         for (s, u), due in dues.items()
@@ -174,6 +174,11 @@ def write_dues(
             index_elements=[d.c.search, d.c.uri], set_={"due_at": statement.excluded.due_at}
         )
         conn.execute(statement, rows[i : i + CHUNK])
+
+
+_DROP_DUE = rt.due.delete().where(
+    rt.due.c.search == sa.bindparam("drop_search"), rt.due.c.uri == sa.bindparam("drop_uri")
+)
 
 
 def forget_dues(conn: Connection, search_ids: Iterable[int]) -> None:

@@ -41,13 +41,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from mlgraph.reverse import clock
+from mlgraph.reverse import clock, reading
 from mlgraph.reverse import tables as rt
 from mlgraph.reverse.clock import Micros, Now, TimeRule, system_now, time_rule
 from mlgraph.reverse.compiler import CompiledSearch
 from mlgraph.reverse.errors import DslError
 from mlgraph.reverse.outbox import Change as Move
-from mlgraph.reverse.outbox import Found, existing_searches, record, replace_members
+from mlgraph.reverse.outbox import Found, existing_searches, members_of, record, replace_members
 from mlgraph.reverse.percolator import Percolator
 from mlgraph.reverse.predicate import Prepared
 from mlgraph.reverse.reading import DocumentReader
@@ -62,6 +62,15 @@ log = logging.getLogger("mlgraph.reverse")
 
 CURSOR = "percolator"
 NAMED_OPS = frozenset({Op.CREATE, Op.UPDATE, Op.RETRACT})
+# A built search's membership is as of ``built``, if it was not edited meanwhile.
+_MARK_BUILT = (
+    rt.saved_search.update()
+    .where(
+        rt.saved_search.c.id == sa.bindparam("search"),
+        rt.saved_search.c.revision == sa.bindparam("at_revision"),
+    )
+    .values(built_tx=sa.bindparam("built"), built_revision=sa.bindparam("at_revision"))
+)
 
 
 @dataclass
@@ -115,6 +124,11 @@ class ReverseFollower:
         # The searches whose answer time can change, with what makes it change.
         self._timed: dict[int, tuple[CompiledSearch, TimeRule]] = {}
         self._floor: Micros = 0  # the follower's time: never goes back
+        # What a renaming changes in its neighbours' documents: if no search reads
+        # one of these, a renaming matches no neighbour again.
+        self._name_paths = frozenset(f"{p}.name" for p in self.mapping.relationships)
+        self._relationships = frozenset(self.mapping.relationships)
+        self._wanted: frozenset[str] | None = None  # the relationships searches read
 
     # -- saved searches ------------------------------------------------------------
 
@@ -155,12 +169,23 @@ class ReverseFollower:
         self, search_id: int, revision: int, built_tx: int, compiled: CompiledSearch
     ) -> None:
         self.percolator.add(search_id, compiled)
+        self._wanted = None
         self._searches[search_id] = _Search(revision, built_tx)
         rule = time_rule(compiled)
         if rule is not None:
             self._timed[search_id] = (compiled, rule)
 
+    def _relations(self) -> frozenset[str]:
+        """The relationships (as documents name them) some search reads: the ``x`` of
+        ``x``, ``x.id`` and ``x.name``."""
+        if self._wanted is None:
+            bases = {p.rsplit(".", 1)[0] if p.endswith((".id", ".name")) else p for p in
+                     self.percolator.fields_read()}  # fmt: skip
+            self._wanted = frozenset(bases & self._relationships)
+        return self._wanted
+
     def _forget(self, search_id: int) -> None:
+        self._wanted = None
         self.percolator.remove(search_id)
         self._searches.pop(search_id, None)
         self._pending.pop(search_id, None)
@@ -187,6 +212,9 @@ class ReverseFollower:
         dues: dict[tuple[int, str], Micros | None] = {}
         for docs in self.reader.every_document(as_of=cursor):
             for doc in docs:
+                # Every document passes by: a sample of them anchors the searches
+                # well from the first change on.
+                self.percolator.observe(doc)
                 members.extend((s, doc["uri"]) for s in building.match(doc, now))
                 if rules:
                     # Members and near misses alike: whoever time can carry across.
@@ -195,17 +223,14 @@ class ReverseFollower:
                         flip = clock.next_flip(clock.flip_times(rule, prepared), at)
                         if flip is not None:
                             dues[(search_id, doc["uri"])] = flip
-        s = rt.saved_search
         with writing(self.store.engine) as conn:
             replace_members(conn, due, members, cursor)
             clock.forget_dues(conn, due)
             clock.write_dues(conn, dues, alive=existing_searches(conn, due))
-            for search_id, pending in due.items():
-                conn.execute(
-                    s.update()
-                    .where(s.c.id == search_id, s.c.revision == pending.revision)
-                    .values(built_tx=cursor, built_revision=pending.revision)
-                )
+            conn.execute(
+                _MARK_BUILT,
+                [{"search": i, "at_revision": p.revision, "built": cursor} for i, p in due.items()],
+            )
         for search_id, pending in due.items():
             del self._pending[search_id]
             self._adopt(search_id, pending.revision, cursor, pending.compiled)
@@ -242,12 +267,16 @@ class ReverseFollower:
         found = _Round()
         with self.store.engine.connect() as conn:
             earliest = clock.earliest_due(conn)
+            if self._searches:
+                # The membership of what the round touches, read once; _handle keeps it
+                # up to date with the round's own changes.
+                found.stored = members_of(conn, set().union(*(c.uris for c in changes)))
         handled = 0
         for change in changes:
             at = max(clock.micros(change.at), self._floor)
             if handled and earliest is not None and earliest <= at:
                 break  # time carries someone across first: the next round re-checks them
-            flip = self._handle(change, at, found)
+            flip = self._handle(change, at, found) if self._searches else None
             if flip is not None:
                 earliest = flip if earliest is None else min(earliest, flip)
             self._floor = at
@@ -312,44 +341,77 @@ class ReverseFollower:
 
     def _handle(self, change: Change, at: Micros, found: _Round) -> Micros | None:
         """Match what ``change`` touched as of the follower's time ``at``; the earliest
-        moment time may change an answer it gave (None: never)."""
-        tx = change.tx
-        touched = change.uris
-        before = self.reader.documents(touched, as_of=tx - 1)
-        after = self.reader.documents(touched, as_of=tx)
-        renamed = {
-            i.uri
-            for i in change.items
-            if i.kind == "entity"
-            and i.op in NAMED_OPS
-            and _name(before, i.uri) != _name(after, i.uri)
-        }
-        if renamed:
-            # Their neighbours' documents list their names: those changed too.
-            extra = self._related(before, after, renamed) - touched
-            before.update(self.reader.documents(extra, as_of=tx - 1))
-            after.update(self.reader.documents(extra, as_of=tx))
-            touched = touched | extra
-        purged = {i.uri for i in change.items if i.kind == "entity" and i.op == Op.PURGE}
-        now = clock.seconds(at)
+        moment time may change an answer it gave (None: never).
+
+        The documents after are always read. A document before is read only
+        where it can matter: for an entity whose matches after differ from its
+        membership (which is what the document before matched, unless the feed
+        is handled again), and for a renamed one, whose neighbours to match
+        again it names.
+        """
+        with self.reader.reading() as conn:
+            tx = change.tx
+            touched = change.uris
+            # Documents with only the relationships searches read, but now and then a
+            # whole one, for the statistics (which count every field).
+            counted = self.percolator.statistics.wants()
+            relations = None if counted else self._relations()
+            after = self.reader.documents(touched, as_of=tx, relations=relations)
+            before: dict[str, Document] = {}
+            read: set[str] = set()  # the URIs whose document before was read
+            named = {
+                i.uri for i in change.items if i.kind == "entity" and i.op in NAMED_OPS
+            } & touched
+            if named and self.percolator.reads_any(self._name_paths):
+                names = reading.names(conn, named, as_of=tx - 1)
+                renamed = {u for u in named if names.get(u) != _name(after, u)}
+                if renamed:
+                    # Their neighbours' documents list their names: those changed too.
+                    # Who they are, every relationship of theirs tells.
+                    before.update(self.reader.documents(renamed, as_of=tx - 1))
+                    read |= renamed
+                    if relations is not None:
+                        after.update(self.reader.documents(renamed, as_of=tx))
+                    extra = self._related(before, after, renamed) - touched
+                    after.update(self.reader.documents(extra, as_of=tx, relations=relations))
+                    touched = touched | extra
+            purged = {i.uri for i in change.items if i.kind == "entity" and i.op == Op.PURGE}
+            now = clock.seconds(at)
+            stored = found.stored
+            missing = touched - stored.keys()
+            if missing:
+                stored.update(members_of(conn, missing))
+            is_now: dict[str, set[int]] = {}
+            for uri in touched:
+                doc = after.get(uri)
+                if counted and doc is not None:
+                    self.percolator.count(doc)
+                is_now[uri] = self._match(doc, tx, now)
+            differ = {
+                u for u in touched - read - purged if is_now[u] != self._members(stored[u], tx)
+            }
+            if differ:
+                before.update(self.reader.documents(differ, as_of=tx - 1, relations=relations))
+                read |= differ
         members = found.members
         earliest: Micros | None = None
         for uri in sorted(touched):
-            was = (
-                self._stored_members(uri, members, tx)
-                if uri in purged
-                else self._match(before.get(uri), tx, now)
-            )
+            if uri in purged:
+                was = self._members(stored[uri], tx)
+            elif uri in read:
+                was = self._match(before.get(uri), tx, now)
+            else:
+                was = is_now[uri]  # as the membership says: nothing changes
             doc = after.get(uri)
-            if doc is not None:
-                self.percolator.observe(doc)
-            is_now = self._match(doc, tx, now)
-            for search in sorted(is_now - was):
+            now_in = is_now[uri]
+            for search in sorted(now_in - was):
                 found.transitions.append(Found(search, uri, tx, "entered", change.at))
                 members[(search, uri)] = tx
-            for search in sorted(was - is_now):
+                stored[uri].add(search)
+            for search in sorted(was - now_in):
                 found.transitions.append(Found(search, uri, tx, "left", change.at))
                 members[(search, uri)] = None
+                stored[uri].discard(search)
             flip = self._schedule(uri, doc, tx, at, found)
             if flip is not None:
                 earliest = flip if earliest is None else min(earliest, flip)
@@ -397,21 +459,8 @@ class ReverseFollower:
                         found.update(doc.get(path, ()))
         return found
 
-    def _stored_members(
-        self, uri: str, pending: Mapping[tuple[int, str], int | None], tx: int
-    ) -> set[int]:
-        """The searches ``uri`` is a member of, with this round's changes applied."""
-        m = rt.membership
-        with self.store.engine.connect() as conn:
-            stored = {
-                int(s) for s in conn.execute(sa.select(m.c.search).where(m.c.uri == uri)).scalars()
-            }
-        for (search, member), since in pending.items():
-            if member == uri:
-                if since is None:
-                    stored.discard(search)
-                else:
-                    stored.add(search)
+    def _members(self, stored: set[int], tx: int) -> set[int]:
+        """Of the searches an entity is a member of, those matched at ``tx``."""
         searches = self._searches
         return {s for s in stored if s in searches and searches[s].built_tx < tx}
 
@@ -456,6 +505,9 @@ class _Round:
     # (search, uri) -> when time may next change the answer, or None: never.
     dues: dict[tuple[int, str], Micros | None] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)  # entities gone: none of their rows is due
+    # uri -> the searches it is a member of: the table as the round began, with the
+    # round's changes applied.
+    stored: dict[str, set[int]] = field(default_factory=dict)
 
 
 def _carry(

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from mlgraph.reverse import tables as rt
+from mlgraph.store.prebuilt import ByDialect, among
 
 Change = Literal["entered", "left"]
 CHUNK = 500
@@ -54,6 +55,30 @@ def existing_searches(conn: Connection, ids: Iterable[int]) -> set[int]:
     return found
 
 
+_MEMBERS_OF = ByDialect(
+    lambda postgres: sa.select(rt.membership.c.search, rt.membership.c.uri).where(
+        among(rt.membership.c.uri, "uris", sa.String(), postgres)
+    )
+)
+
+
+_DROP_MEMBER = rt.membership.delete().where(
+    rt.membership.c.search == sa.bindparam("drop_search"),
+    rt.membership.c.uri == sa.bindparam("drop_uri"),
+)
+
+
+def members_of(conn: Connection, uris: Iterable[str]) -> dict[str, set[int]]:
+    """The searches each of ``uris`` is a member of, as the membership table says."""
+    wanted = sorted(set(uris))
+    found: dict[str, set[int]] = {uri: set() for uri in wanted}
+    query = _MEMBERS_OF.of(conn)
+    for i in range(0, len(wanted), CHUNK):
+        for search, uri in conn.execute(query, {"uris": wanted[i : i + CHUNK]}):
+            found[uri].add(int(search))
+    return found
+
+
 def record(
     conn: Connection,
     found: list[Found],
@@ -76,9 +101,13 @@ def record(
         ],
     )
     m = rt.membership
-    gone = [(s, u) for (s, u), since in members.items() if since is None and s in alive]
-    for search, uri in gone:
-        conn.execute(m.delete().where(m.c.search == search, m.c.uri == uri))
+    gone = [
+        {"drop_search": s, "drop_uri": u}
+        for (s, u), since in members.items()
+        if since is None and s in alive
+    ]
+    if gone:
+        conn.execute(_DROP_MEMBER, gone)
     insert_ignoring_duplicates(
         conn,
         m,

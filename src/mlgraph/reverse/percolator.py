@@ -199,14 +199,26 @@ class Percolator:
         """``document`` as the searches read it: the fields they use, normalized."""
         return prepare(document, self._reading.get)
 
+    def reads_any(self, paths: frozenset[str]) -> bool:
+        """Whether some search reads one of ``paths``."""
+        return not paths.isdisjoint(self._read.keys())
+
+    def fields_read(self) -> frozenset[str]:
+        """The document fields some search reads: all a match looks at."""
+        return frozenset(self._read)
+
     def observe(self, document: Mapping[str, Any]) -> None:
         """Count ``document``'s keys towards the statistics anchors are chosen by.
 
         Every field counts, not only those read now: a search added later
-        is anchored by the same statistics.
+        is anchored by the same statistics. Not every document offered is
+        counted (``Statistics.wants``): preparing one costs as much as reading it.
         """
-        if self.statistics.full:
-            return
+        if self.statistics.wants():
+            self.count(document)
+
+    def count(self, document: Mapping[str, Any]) -> None:
+        """Count ``document``'s keys, sampled or not: ``observe`` without the sampling."""
         if self.statistics.observe(prepare(document, self._kind_of)) and (
             self.statistics.documents in REBALANCE_AT
         ):
