@@ -4,9 +4,12 @@ queries through the service (real HTTP), against tantivy directly and SQLite FTS
     python bench/search.py [--quick] [--entities N] [--samples N] [--seed N]
 
 The organisation is bench/synth.py's (about 1M entities; ``--quick``: 20k).
-Documents are built by the service's own code from the generated entities and
-the names of the entities they refer to; no SQL store is loaded. The same
-documents fill an FTS5 table. Then, for five kinds of query (exact name,
+Documents are built by the service's own code (``documents.build``, filter
+document included, into every field of ``mapping.index_fields``) from the
+generated entities and their neighbours both ways, named and typed, as the
+indexer reads them from the store (a first, untimed pass over the organisation
+collects the incoming edges); no SQL store is loaded. The same documents fill
+an FTS5 table. Then, for five kinds of query (exact name,
 several words, a typo, a filter with words, a typeahead prefix), each sample
 is timed three ways, in one run:
 
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +45,8 @@ from typing import Any
 
 import httpx
 
-from mlgraph.catalog import Entity, load_schema
+from mlgraph.catalog import Entity, Schema, load_schema
+from mlgraph.catalog.validation import OWNERS
 from mlgraph.search import analysis
 from mlgraph.search.compiler import NAME_FIELDS, TEXT_FIELDS, Compiler
 from mlgraph.search.documents import (
@@ -54,7 +59,7 @@ from mlgraph.search.documents import (
 )
 from mlgraph.search.engine import FACET_SIZE, FACETS, hit_count
 from mlgraph.search.index import BULK_HEAP
-from mlgraph.search.mapping import mapping_hash
+from mlgraph.search.mapping import index_fields, mapping_hash
 from mlgraph.search.query import QueryParser
 from mlgraph.search.ranking import FUZZY_BELOW
 from mlgraph.search.reader import Reader
@@ -113,17 +118,54 @@ def percentile(samples: Sequence[float], q: float) -> float:
 # -- documents from the generated organisation --------------------------------------
 
 
-def subjects(org: Org, names: dict[str, str]) -> Iterator[Subject]:
-    """Each entity with the names of what it refers to (always generated before it)."""
+@dataclass
+class Graph:
+    """What one pass over the organisation learns for the next: every entity's name and
+    type, and the starts of the edges ending at it under the inverse's name (as
+    ``search/source.py`` reads them from the store for the service)."""
+
+    names: dict[str, tuple[str, str]]  # uri -> (name, type)
+    incoming: dict[str, list[tuple[str, str]]]  # uri -> [(inverse name, source uri)]
+
+
+def graph(org: Org, schema: Schema) -> Graph:
+    inverses: dict[tuple[str, str], str | None] = {}
+
+    def inverse(type_name: str, relationship: str) -> str | None:
+        key = (type_name, relationship)
+        if key not in inverses:
+            view = schema.types[type_name].relationships.get(relationship)
+            inverses[key] = None if view is None else view.declarations[0].inverse
+        return inverses[key]
+
+    found = Graph({}, defaultdict(list))
     for entity in org.entities():
-        names[entity.uri] = entity.name or uri_id(entity.uri)
-        related = [Related("owners", o, None, names.get(o)) for o in entity.owners]
-        related += [
-            Related(rel, target, None, names.get(target))
-            for rel, targets in entity.references.items()
-            for target in targets
+        found.names[entity.uri] = (entity.name or uri_id(entity.uri), entity.type)
+        edges = [(OWNERS, o) for o in entity.owners] + [
+            (rel, target) for rel, targets in entity.references.items() for target in targets
         ]
-        yield Subject(entity, tuple(related))
+        for rel, target in edges:
+            name = inverse(entity.type, rel)
+            if name is not None:  # no inverse name: no search can name it (source.py)
+                found.incoming[target].append((name, entity.uri))
+    return found
+
+
+def subjects(org: Org, known: Graph) -> Iterator[Subject]:
+    """Each entity with its neighbours both ways, named and typed, as the service's indexer
+    reads them from the store."""
+
+    def related(rel: str, uri: str) -> Related:
+        name, type_name = known.names.get(uri, (None, None))
+        return Related(rel, uri, type_name, name)
+
+    for entity in org.entities():
+        out = [related(OWNERS, o) for o in entity.owners]
+        out += [
+            related(rel, target) for rel, targets in entity.references.items() for target in targets
+        ]
+        back = [related(rel, source) for rel, source in known.incoming.get(entity.uri, ())]
+        yield Subject(entity, tuple(out), tuple(back))
 
 
 FTS_SCHEMA = "CREATE VIRTUAL TABLE docs USING fts5(uri UNINDEXED, type, name, body)"
@@ -152,17 +194,18 @@ def build_indexes(cfg: Config, root: Path, fts_path: Path) -> Built:
     versions = Versions(root)
     version = versions.create(mapping_hash(schema), "bench")
     kinds = {t.kind for t in schema.types.values() if t.name in OWNER_TYPES}
-    writer = VersionWriter(version, kinds, BULK_HEAP)
+    writer = VersionWriter(version, kinds, BULK_HEAP, fields=index_fields(schema))
     fts = sqlite3.connect(fts_path)
     fts.execute(FTS_SCHEMA)
     rng = random.Random(cfg.seed)
     keep: list[Entity] = []
-    names: dict[str, str] = {}
+    log("  reading the organisation's edges both ways (not timed)")
+    known = graph(Org(cfg.entities, cfg.seed), schema)
     tantivy_s = fts_s = 0.0
     pending: list[tuple[str, str, str, str]] = []
     started = last = time.perf_counter()
     count = 0
-    for subject in subjects(Org(cfg.entities, cfg.seed), names):
+    for subject in subjects(Org(cfg.entities, cfg.seed), known):
         t0 = time.perf_counter()
         doc = build(schema, subject)
         writer.add_new([doc])
@@ -300,10 +343,12 @@ class Direct:
         snap = self.reader.snapshot()
         parsed = self.parser.parse(q.text)
         fields = NAME_FIELDS if q.kind == "typeahead" else TEXT_FIELDS
-        compiled = Compiler(snap.schema).compile(parsed, fields=fields)
+        compiled = Compiler(snap.schema, searcher=snap.entities).compile(parsed, fields=fields)
         result = snap.entities.search(compiled.ranked, LIMIT, weight_by_field="demote")
         if hit_count(result) < FUZZY_BELOW and compiled.could_be_fuzzy:  # as the service does
-            compiled = Compiler(snap.schema, fuzzy=True).compile(parsed, fields=fields)
+            compiled = Compiler(snap.schema, fuzzy=True, searcher=snap.entities).compile(
+                parsed, fields=fields
+            )
             result = snap.entities.search(compiled.ranked, LIMIT, weight_by_field="demote")
         for _, address in result.hits:
             snap.entities.doc(address)
@@ -442,11 +487,15 @@ def freshness(data_dir: Path, commits: int, rate_per_s: float = 10.0) -> list[fl
     """Seconds from each commit to the entity turning up in a search, with the indexer
     following the feed of a SQLite store (as the service runs it), at ``rate_per_s``."""
     import asyncio
+    import shutil
     import threading
 
     from mlgraph.search import Discovery
     from mlgraph.store import Store
 
+    # A fresh store and index each run: a --workdir run must not find last run's entities.
+    (data_dir / "fresh.db").unlink(missing_ok=True)
+    shutil.rmtree(data_dir / "fresh-search", ignore_errors=True)
     delays: list[float] = []
     with Store.open(f"sqlite:///{data_dir / 'fresh.db'}") as store:
         discovery = Discovery(data_dir / "fresh-search", store)

@@ -4,6 +4,13 @@
 prefix when it is the last word, or within a typo or two of a name word),
 every phrase, every filter. ``ranked`` adds the tier clauses on top of it.
 Facets count ``match``; hits are ordered by ``ranked``.
+
+Over the text fields, whether a word is found is asked of ``any_words`` (all of
+their words in one field: one posting list per word, not seven), scoring
+nothing; each word's per-field BM25 is an optional clause of ``ranked``, so it
+is computed for the hits only and ``match`` (counted for facets) never scores.
+A word found in very many documents of a field is scored on the hits only
+(``_on_hits``). The scores are the same as summing each word's fields inside ``match``.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from dataclasses import dataclass
 import tantivy
 
 from mlgraph.search import analysis, ranking
+from mlgraph.search.mapping import ANY_WORDS
 from mlgraph.search.query import Filter, ParsedQuery, QueryError
 
 Occur = tantivy.Occur
@@ -49,10 +57,42 @@ def _filter_only(query: tantivy.Query) -> tantivy.Query:
     return Q.const_score_query(query, 0.0)
 
 
+def _on_hits(hits: tantivy.Query, query: tantivy.Query) -> tantivy.Query:
+    """``query``'s score, asked of the hits only: ``hits`` leads, ``query`` skips to each.
+
+    Optional clauses side by side become one union, which walks every document
+    of every clause in the windows it visits: a word in most documents (``team``
+    in the owners) costs its whole posting list. Led by the hits, a term skips
+    from hit to hit instead (on a million documents, BENCHMARKS.md).
+    """
+    return Q.boolean_query([(Occur.Must, hits), (Occur.Should, query)])
+
+
+# A word in more documents than this is scored by skipping from hit to hit (``_on_hits``);
+# rarer ones are cheaper to walk than to find the hits again for.
+DENSE_TERM = 10_000
+
+
 class Compiler:
-    def __init__(self, schema: tantivy.Schema, *, fuzzy: bool = False) -> None:
+    def __init__(
+        self,
+        schema: tantivy.Schema,
+        *,
+        fuzzy: bool = False,
+        searcher: tantivy.Searcher | None = None,
+        dense: int = DENSE_TERM,
+    ) -> None:
+        """``searcher``: the one the query will run on, to leave out words a field never
+        holds (they score nothing) and to score words in more than ``dense`` documents
+        on the hits only."""
         self.schema = schema
         self.fuzzy = fuzzy  # words and the name may also match with a typo or two
+        self.searcher = searcher
+        self.dense = dense
+
+    def documents_with(self, field: str, term: str) -> int | None:
+        """How many documents hold ``term`` in ``field`` (None: no searcher to ask)."""
+        return None if self.searcher is None else int(self.searcher.doc_freq(field, term))
 
     def term(self, field: str, value: str) -> tantivy.Query:
         return Q.term_query(self.schema, field, value)
@@ -68,22 +108,27 @@ class Compiler:
         """``complete``: the last word may be the start of a word (the user is typing).
         ``where``: a filter the hits must also pass (a saved-search filter), scoring nothing."""
         musts: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        scores: list[tantivy.Query] = []  # the words' text relevance, a part per field
+        dense: list[tantivy.Query] = []  # parts scored on the hits only
         words = [t for t in parsed.texts if not t.phrase and not t.negated]
         terms = [term for w in words for term in analysis.terms(w.text)]
         prefix = terms[-1] if complete and terms and len(terms[-1]) >= ranking.MIN_PREFIX else None
         for i, term in enumerate(terms):
             last = i == len(terms) - 1
-            musts.append((Occur.Must, self.word(term, fields, prefix if last else None)))
+            found, parts, dense_parts = self.word(term, fields, prefix if last else None)
+            musts.append((Occur.Must, found))
+            scores.extend(parts)
+            dense.extend(dense_parts)
         phrase_terms: list[str] = []
         for text in parsed.texts:
-            found = analysis.terms(text.text)
-            if not found:
+            found_terms = analysis.terms(text.text)
+            if not found_terms:
                 continue
             if text.negated:
-                musts.append((Occur.MustNot, self.words_anywhere(found, fields)))
+                musts.append((Occur.MustNot, self.words_anywhere(found_terms, fields)))
             elif text.phrase:
-                phrase_terms.extend(found)
-                musts.append((Occur.Must, self.phrase(found, fields)))
+                phrase_terms.extend(found_terms)
+                musts.append((Occur.Must, self.phrase(found_terms, fields)))
         for f in parsed.filters:
             clause = self.filter(f)
             if f.negated:
@@ -101,7 +146,14 @@ class Compiler:
             musts.append((Occur.Must, Q.all_query()))
         match = Q.boolean_query(musts)
         tiers = self.tiers(parsed, terms, fields)
-        ranked = Q.boolean_query([(Occur.Must, match), *((Occur.Should, q) for q in tiers)])
+        hits = _filter_only(match)
+        ranked = Q.boolean_query(
+            [
+                (Occur.Must, match),
+                *((Occur.Should, q) for q in [*scores, *tiers]),
+                *((Occur.Should, _on_hits(hits, q)) for q in dense),
+            ]
+        )
         key = analysis.name_key(parsed.positive_text)
         return Compiled(
             match,
@@ -113,29 +165,47 @@ class Compiler:
             could_be_fuzzy=any(map(ranking.fuzzy_distance, [*terms, key])),
         )
 
-    def word(self, term: str, fields: Sequence[str], prefix: str | None) -> tantivy.Query:
-        """One word, found in any field (each field's BM25 times its boost, summed), or as
-        a prefix or a near miss of a name word.
+    def anywhere(self, term: str, fields: Sequence[str]) -> tantivy.Query:
+        """``term`` as typed in some field of ``fields``, scoring nothing of its own."""
+        if tuple(fields) == TEXT_FIELDS:
+            return self.term(ANY_WORDS, term)
+        return _any([self.term(f, term) for f in fields])
+
+    def word(
+        self, term: str, fields: Sequence[str], prefix: str | None
+    ) -> tuple[tantivy.Query, list[tantivy.Query], list[tantivy.Query]]:
+        """One word: found in any field, or as a prefix or a near miss of a name word (what
+        must match, scoring nothing), and the parts of its text relevance, summed: each
+        field's BM25 times its boost, a constant for the prefix and for the near miss;
+        the parts in many documents apart (to be scored on the hits only). A field that
+        never holds the word is left out.
 
         A sum, not tantivy's disjunction-max: the two rank alike once the tiers are
         on top, and the sum is cheaper on a million documents (docs/BENCHMARKS.md).
         """
         scale = ranking.TEXT_SCALE
-        options = [Q.boost_query(self.term(f, term), _boost(f)) for f in fields]
+        found = [self.anywhere(term, fields)]
+        options: list[tantivy.Query] = []
+        dense: list[tantivy.Query] = []
+        for f in fields:
+            held = self.documents_with(f, term)
+            if held != 0:
+                scored = Q.boost_query(self.term(f, term), _boost(f))
+                (dense if held is not None and held > self.dense else options).append(scored)
         if prefix is not None:
             starts = Q.fuzzy_term_query(self.schema, "name_words", prefix, distance=0, prefix=True)
+            found.append(starts)
             options.append(Q.const_score_query(starts, ranking.PREFIX_MATCH * scale))
         distance = ranking.fuzzy_distance(term) if self.fuzzy else 0
         if distance:
             near = Q.fuzzy_term_query(self.schema, "name_words", term, distance=distance)
+            found.append(near)
             options.append(Q.const_score_query(near, ranking.FUZZY_MATCH * scale))
-        return _any(options)
+        return _filter_only(_any(found)), options, dense
 
     def words_anywhere(self, terms: Sequence[str], fields: Sequence[str]) -> tantivy.Query:
         """All of ``terms`` in some field each (what ``-word`` leaves out)."""
-        return Q.boolean_query(
-            [(Occur.Must, _any([self.term(f, t) for f in fields])) for t in terms]
-        )
+        return Q.boolean_query([(Occur.Must, self.anywhere(t, fields)) for t in terms])
 
     def phrase(self, terms: Sequence[str], fields: Sequence[str]) -> tantivy.Query:
         if len(terms) == 1:
@@ -176,8 +246,5 @@ class Compiler:
                 )
                 found.append(Q.const_score_query(near_start, ranking.FUZZY_NAME / 2))
         if terms:
-            every = Q.boolean_query(
-                [(Occur.Must, _any([self.term(f, t) for f in fields])) for t in terms]
-            )
-            found.append(Q.const_score_query(every, ranking.ALL_TERMS))
+            found.append(Q.const_score_query(self.words_anywhere(terms, fields), ranking.ALL_TERMS))
         return found

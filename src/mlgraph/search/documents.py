@@ -26,7 +26,7 @@ from mlgraph.catalog.validation import OWNERS
 from mlgraph.search import analysis, filter_document, ranking
 from mlgraph.search.filter_document import Prepared
 from mlgraph.search.filter_index import add_filters, prepare_for_index
-from mlgraph.search.mapping import SEARCHABLE_FIELD_TYPES, filter_mapping
+from mlgraph.search.mapping import ANY_WORDS, SEARCHABLE_FIELD_TYPES, filter_mapping
 
 MAX_RELATED = 64  # names of related entities per document: enough to find it, bounded
 MAX_DESCRIPTION = 2000  # characters of description indexed and shown
@@ -87,10 +87,19 @@ class SearchDocument:
         doc.add_text("type", self.type)
         for key in self.name_keys:
             doc.add_text("name_key", key)
-        doc.add_text("name_words", self.name_words)
-        doc.add_text("type_words", self.type_words)
-        doc.add_text("description_words", analysis.split(self.description))
-        doc.add_text("owner_words", self.owner_words)
+        words = {
+            "name_words": self.name_words,
+            "type_words": self.type_words,
+            "description_words": analysis.split(self.description),
+            "owner_words": self.owner_words,
+            "tag_words": self.tag_words,
+            "related_words": self.related_words,
+            "attribute_words": self.attribute_words,
+        }
+        for name, text in words.items():
+            doc.add_text(name, text)
+            if name in ranking.FIELD_BOOSTS:  # the fields words are matched in
+                doc.add_text(ANY_WORDS, text)
         for values, name in (
             (self.owner_keys, "owner_keys"),
             (self.owner_ids, "owner_ids"),
@@ -100,11 +109,8 @@ class SearchDocument:
         ):
             for value in values:
                 doc.add_text(name, value)
-        doc.add_text("tag_words", self.tag_words)
-        doc.add_text("related_words", self.related_words)
         for uri in self.links:
             doc.add_text("links", uri)
-        doc.add_text("attribute_words", self.attribute_words)
         if self.updated_ts is not None:
             doc.add_integer("updated_ts", self.updated_ts)
         doc.add_float("demote", ranking.weight(self.demote))

@@ -142,10 +142,12 @@ class Engine:
         where: tantivy.Query | None = None,
     ) -> tuple[Compiled, list[tuple[float, tantivy.DocAddress]], int]:
         """The words as typed first; near misses too when that finds little."""
-        compiled = Compiler(schema).compile(parsed, fields=fields, where=where)
+        compiler = Compiler(schema, searcher=searcher)
+        compiled = compiler.compile(parsed, fields=fields, where=where)
         hits, total = self._ranked(searcher, compiled, limit, offset)
         if total < ranking.FUZZY_BELOW and compiled.could_be_fuzzy:
-            compiled = Compiler(schema, fuzzy=True).compile(parsed, fields=fields, where=where)
+            compiler = Compiler(schema, fuzzy=True, searcher=searcher)
+            compiled = compiler.compile(parsed, fields=fields, where=where)
             hits, total = self._ranked(searcher, compiled, limit, offset)
         return compiled, hits, total
 

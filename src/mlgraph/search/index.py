@@ -24,7 +24,13 @@ def tantivy_schema(fields: Sequence[FieldSpec] = FIELDS) -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     for f in fields:
         if f.kind == "text":
-            builder.add_text_field(f.name, stored=f.stored, fast=f.fast, tokenizer_name=f.tokenizer)
+            builder.add_text_field(
+                f.name,
+                stored=f.stored,
+                fast=f.fast,
+                tokenizer_name=f.tokenizer,
+                index_option=f.index_option,
+            )
         elif f.kind == "integer":
             builder.add_integer_field(f.name, stored=f.stored, indexed=f.indexed, fast=f.fast)
         elif f.kind == "float":

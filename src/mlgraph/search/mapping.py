@@ -20,9 +20,12 @@ from mlgraph.search.analysis import ANALYZERS, KEYWORD, SPLITTER, WORDS
 from mlgraph.search.filter_fields import DocumentMapping, document_mapping
 
 # Bump when documents.py (or filter_document.py) derives different values from the same entity.
-DOCUMENT_VERSION = 2
+DOCUMENT_VERSION = 3
 
 Kind = Literal["text", "integer", "float", "bytes"]
+# What a text field's postings hold: positions (phrases), term frequencies (BM25), or
+# only which documents have the term (matching, no scoring).
+IndexOption = Literal["position", "freq", "basic"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,14 @@ class FieldSpec:
     stored: bool = False
     fast: bool = False
     indexed: bool = True
+    index_option: IndexOption = "position"
+
+
+# Every word of the text fields a search matches words in (ranking.FIELD_BOOSTS), in
+# one field: which documents have a word is one posting list instead of seven, so
+# matching, counting and facets walk one list per word; the per-field lists only
+# score the hits (compiler.py). Documents only: no frequencies, no positions.
+ANY_WORDS = "any_words"
 
 
 FIELDS: tuple[FieldSpec, ...] = (
@@ -51,6 +62,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("related_words", "text", WORDS),
     FieldSpec("links", "text", "raw"),  # URIs of owners and related: whose name it shows
     FieldSpec("attribute_words", "text", WORDS),
+    FieldSpec(ANY_WORDS, "text", WORDS, index_option="basic"),
     FieldSpec("state", "text", KEYWORD),  # lifecycle state and status
     FieldSpec("updated_ts", "integer", fast=True),  # seconds since the epoch
     FieldSpec("demote", "float", fast=True, indexed=False),  # the static rank factor
