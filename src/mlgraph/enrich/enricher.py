@@ -9,17 +9,13 @@ through the feed too: that is how a rule that reads another rule's edges
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from mlgraph.enrich.inference import Inference, Report
 from mlgraph.enrich.stubs import RequestHydration, StubHydration
 from mlgraph.store import Store
-
-log = logging.getLogger("mlgraph.enrich")
+from mlgraph.store.following import FeedFollower
 
 CURSOR = "enricher"
 
@@ -34,7 +30,10 @@ class EnrichStats:
     by_rule: dict[str, int] = field(default_factory=dict)
 
 
-class Enricher:
+class Enricher(FeedFollower[EnrichStats]):
+    cursor_name = CURSOR
+    activity = "enrichment"
+
     def __init__(
         self,
         store: Store,
@@ -71,26 +70,3 @@ class Enricher:
         for rule, n in report.by_rule.items():
             self.stats.by_rule[rule] = self.stats.by_rule.get(rule, 0) + n
         return True
-
-    def catch_up(self) -> EnrichStats:
-        """Handle the feed up to its end (including what handling it writes)."""
-        while self.step():
-            pass
-        return self.stats
-
-    def lag(self) -> int:
-        """Transactions committed that the enricher has not handled yet."""
-        return self.store.last_tx() - self.store.cursor(CURSOR)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Follow the feed until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                busy = await asyncio.to_thread(self.step)
-            except Exception:  # the store is unreachable or a bug: log, back off, go on
-                log.exception("enrichment round failed; retrying")
-                busy = False
-                await asyncio.sleep(1.0)
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.idle_poll_s)

@@ -32,8 +32,6 @@ stood at. The follower's time never goes back: a transaction committed
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +55,7 @@ from mlgraph.search.filter_fields import DocumentMapping, document_mapping
 from mlgraph.store import Change, Op, Store, feed
 from mlgraph.store import tables as t
 from mlgraph.store.engine import writing
+from mlgraph.store.following import FeedFollower
 
 log = logging.getLogger("mlgraph.reverse")
 
@@ -99,7 +98,10 @@ class _Pending:
     compiled: CompiledSearch
 
 
-class ReverseFollower:
+class ReverseFollower(FeedFollower[ReverseStats]):
+    cursor_name = CURSOR
+    activity = "reverse-search"
+
     def __init__(
         self,
         store: Store,
@@ -463,31 +465,6 @@ class ReverseFollower:
         """Of the searches an entity is a member of, those matched at ``tx``."""
         searches = self._searches
         return {s for s in stored if s in searches and searches[s].built_tx < tx}
-
-    # -- running -------------------------------------------------------------------
-
-    def catch_up(self) -> ReverseStats:
-        """Handle the feed up to its end."""
-        while self.step():
-            pass
-        return self.stats
-
-    def lag(self) -> int:
-        """Transactions committed that the follower has not handled yet."""
-        return self.store.last_tx() - self.store.cursor(CURSOR)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Follow the feed until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                busy = await asyncio.to_thread(self.step)
-            except Exception:  # the store is unreachable or a bug: log, back off, go on
-                log.exception("reverse-search round failed; retrying")
-                busy = False
-                await asyncio.sleep(1.0)
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.idle_poll_s)
 
 
 def _name(docs: Mapping[str, Document], uri: str) -> str | None:

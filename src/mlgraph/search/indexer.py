@@ -11,8 +11,6 @@ Nothing else writes the index, and nothing in the ingest path waits for it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +21,7 @@ from mlgraph.search.mapping import index_fields, mapping_hash
 from mlgraph.search.versions import Version, Versions
 from mlgraph.search.writer import VersionWriter
 from mlgraph.store import Change, Store
+from mlgraph.store.following import FeedFollower
 
 log = logging.getLogger("mlgraph.search")
 
@@ -85,8 +84,11 @@ def apply(store: Store, writer: VersionWriter, uris: set[str], stats: IndexStats
     stats.deleted += len(gone)
 
 
-class Indexer:
+class Indexer(FeedFollower[IndexStats]):
     """Follows the feed into whichever version the alias names."""
+
+    cursor_name = CURSOR
+    activity = "indexing"
 
     def __init__(
         self,
@@ -177,29 +179,3 @@ class Indexer:
             raise
         self.stats.turned_stale += len(uris)
         return True
-
-    def catch_up(self) -> IndexStats:
-        """Follow the feed to its end."""
-        while self.step():
-            pass
-        return self.stats
-
-    def lag(self) -> int:
-        """Transactions committed that the index does not reflect yet."""
-        return self.store.last_tx() - self.store.cursor(CURSOR)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Follow the feed until ``stop`` is set."""
-        try:
-            while not stop.is_set():
-                try:
-                    busy = await asyncio.to_thread(self.step)
-                except Exception:  # the store is unreachable or a bug: log, back off, go on
-                    log.exception("indexing round failed; retrying")
-                    busy = False
-                    await asyncio.sleep(1.0)
-                if not busy:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.idle_poll_s)
-        finally:
-            await asyncio.to_thread(self.close)
