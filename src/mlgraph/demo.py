@@ -138,6 +138,8 @@ def _print_tour(console: Console, api_url: str) -> None:
   mlgraph traverse aip://pipeline-run/orchestrator/train-weekly-ranking-20XX0101 --direction both
   mlgraph dlq list
   mlgraph reconcile
+  mlgraph searches save failing-runs "type == 'PipelineRun' AND status == 'failed'"
+  curl -N {api_url}/v1/saved-searches/1/events   # who enters and leaves it, as it happens
 Ctrl-C stops everything.""")
 
 
