@@ -20,11 +20,12 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from mlgraph.errors import MlgraphError
-from mlgraph.reverse import DocumentMapping, document_mapping
+from mlgraph.reverse import DocumentMapping
 from mlgraph.reverse import tables as rt
 from mlgraph.reverse.percolator import Percolator
 from mlgraph.reverse.reading import DocumentReader
 from mlgraph.reverse.saved import compiled_of
+from mlgraph.search.mapping import filter_mapping
 from mlgraph.store import Store
 
 log = logging.getLogger("mlgraph.api")
@@ -35,7 +36,7 @@ class SearchMatcher:
 
     def __init__(self, store: Store, mapping: DocumentMapping | None = None) -> None:
         self.store = store
-        self.mapping = mapping or document_mapping(store.schema)
+        self.mapping = mapping or filter_mapping(store.schema)
         self.reader = DocumentReader(store)
         self.percolator = Percolator(self.mapping)
         self._seen_revision = 0

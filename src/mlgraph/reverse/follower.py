@@ -51,7 +51,8 @@ from mlgraph.reverse.predicate import Prepared
 from mlgraph.reverse.reading import DocumentReader
 from mlgraph.reverse.saved import compiled_of
 from mlgraph.search.filter_document import Document
-from mlgraph.search.filter_fields import DocumentMapping, document_mapping
+from mlgraph.search.filter_fields import DocumentMapping
+from mlgraph.search.mapping import filter_mapping
 from mlgraph.store import Change, Op, Store, feed
 from mlgraph.store import tables as t
 from mlgraph.store.engine import writing
@@ -112,7 +113,7 @@ class ReverseFollower(FeedFollower[ReverseStats]):
         now: Now = system_now,
     ) -> None:
         self.store = store
-        self.mapping = mapping or document_mapping(store.schema)
+        self.mapping = mapping or filter_mapping(store.schema)
         self.reader = DocumentReader(store)
         self.percolator = Percolator(self.mapping)
         self.batch = batch

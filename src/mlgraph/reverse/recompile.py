@@ -36,7 +36,8 @@ from mlgraph.reverse.clock import Now, system_now
 from mlgraph.reverse.compiler import COMPILER_VERSION, CompiledSearch, compile_search
 from mlgraph.reverse.errors import DslError
 from mlgraph.reverse.outbox import insert_ignoring_duplicates
-from mlgraph.search.filter_fields import DocumentMapping, document_mapping
+from mlgraph.search.filter_fields import DocumentMapping
+from mlgraph.search.mapping import filter_mapping
 from mlgraph.store import Store, feed
 from mlgraph.store.engine import writing
 
@@ -83,7 +84,7 @@ class Recompiler:
         self, store: Store, mapping: DocumentMapping | None = None, now: Now = system_now
     ) -> None:
         self.store = store
-        self.mapping = mapping or document_mapping(store.schema)
+        self.mapping = mapping or filter_mapping(store.schema)
         self.now = now
 
     def _stale(self) -> sa.ColumnElement[bool]:
@@ -170,32 +171,21 @@ class Recompiler:
             if not dry_run:
                 self._dead_letter(conn, row, exc, notify=newly)
             return ("invalid" if newly else "still invalid"), str(exc)
-        if row.invalid_reason is None and _same_meaning(row.compiled, compiled):
-            if not dry_run:
-                conn.execute(
-                    s.update()
-                    .where(s.c.id == search_id)
-                    .values(
-                        mapping_digest=self.mapping.digest,
-                        compiler_version=COMPILER_VERSION,
-                        compiled=compiled.to_json(),
-                    )
-                )
-            return "refreshed", None
+        same = row.invalid_reason is None and _same_meaning(row.compiled, compiled)
         if not dry_run:
-            conn.execute(
-                s.update()
-                .where(s.c.id == search_id)
-                .values(
-                    mapping_digest=self.mapping.digest,
-                    compiler_version=COMPILER_VERSION,
-                    compiled=compiled.to_json(),
-                    invalid_reason=None,
-                    **_rebuild(conn),
-                )
-            )
-            conn.execute(rt.dead_letter.delete().where(rt.dead_letter.c.search == search_id))
-            conn.execute(rt.due.delete().where(rt.due.c.search == search_id))
+            fresh = {
+                "mapping_digest": self.mapping.digest,
+                "compiler_version": COMPILER_VERSION,
+                "compiled": compiled.to_json(),
+            }
+            if not same:  # a new meaning: valid again, and its membership built anew
+                fresh.update(invalid_reason=None, **_rebuild(conn))
+            conn.execute(s.update().where(s.c.id == search_id).values(**fresh))
+            if not same:
+                conn.execute(rt.dead_letter.delete().where(rt.dead_letter.c.search == search_id))
+                conn.execute(rt.due.delete().where(rt.due.c.search == search_id))
+        if same:
+            return "refreshed", None
         return "rebuilt", None
 
     def _dead_letter(self, conn: Connection, row: Any, exc: DslError, *, notify: bool) -> None:

@@ -28,7 +28,8 @@ from mlgraph.reverse.compiler import (
     compile_search,
     load_compiled,
 )
-from mlgraph.search.filter_fields import DocumentMapping, document_mapping
+from mlgraph.search.filter_fields import DocumentMapping
+from mlgraph.search.mapping import filter_mapping
 from mlgraph.store import Store, feed
 from mlgraph.store.engine import writing
 
@@ -99,7 +100,7 @@ def compiled_of(row: Any, mapping: DocumentMapping) -> CompiledSearch:
 class SavedSearches:
     def __init__(self, store: Store, mapping: DocumentMapping | None = None) -> None:
         self.store = store
-        self.mapping = mapping or document_mapping(store.schema)
+        self.mapping = mapping or filter_mapping(store.schema)
 
     def save(self, owner: str, name: str, dsl: str) -> SavedSearch:
         """Create the search ``owner`` calls ``name``, or change its text."""
