@@ -45,6 +45,7 @@ bench: install  ## full benchmarks (slow); results go in docs/BENCHMARKS.md
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/percolate.py
+	$(BIN)/python bench/follow.py
 
 bench-quick: install  ## every benchmark in quick mode (about a minute each)
 	$(BIN)/python bench/store.py --quick
@@ -53,6 +54,7 @@ bench-quick: install  ## every benchmark in quick mode (about a minute each)
 	$(BIN)/python bench/search.py --quick
 	$(BIN)/python bench/api.py --quick
 	$(BIN)/python bench/percolate.py --quick
+	$(BIN)/python bench/follow.py --quick
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
