@@ -58,9 +58,12 @@ from mlgraph.catalog import Entity
 from mlgraph.catalog.schema import load_schema
 from mlgraph.config import Settings
 from mlgraph.connectors import Connector, Connectors, Resource, Subject, load_connectors
+from mlgraph.enrich.enricher import CURSOR as ENRICHER
 from mlgraph.ingest.fetcher import FetchPolicy, client_session
 from mlgraph.ingest.tables import inbox
 from mlgraph.ingest.worker import WorkerPolicy
+from mlgraph.reverse.follower import CURSOR as PERCOLATOR
+from mlgraph.search.indexer import CURSOR as INDEXER
 from mlgraph.sources import COLLECTIONS, SOURCES, generate, initial_events, make_event, resource
 from mlgraph.store import Provenance, Store
 
@@ -74,6 +77,8 @@ WORKER = WorkerPolicy()  # the service's defaults: subjects in flight, group com
 GROUP_MAX = WORKER.max_batch  # subjects per transaction at most when writes are grouped
 POLL_S = 0.02  # how often the inbox is looked at while waiting for it to drain
 SERVICE_DEFAULTS = Settings.model_fields
+# The feed's followers: the setting that switches each on, and its cursor.
+FOLLOWERS = {"enrich": ENRICHER, "search": INDEXER, "reverse": PERCOLATOR}
 Event = dict[str, Any]
 
 
@@ -88,6 +93,7 @@ class Config:
     concurrency: int  # requests in flight per source, service and floor alike
     rate_per_s: float  # requests per second per source, service and floor alike
     in_flight: int  # subjects hydrated at once, service and floor alike
+    service_settings: tuple[tuple[str, str], ...] = ()  # --set KEY=VALUE
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:
@@ -104,7 +110,20 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         default=float(SERVICE_DEFAULTS["source_rate_per_s"].default),
         help="requests/s per source, for the service and the floor (the service's default)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a service setting, e.g. --set search=false (MLGRAPH_SEARCH); repeatable",
+    )
     args = parser.parse_args(argv)
+    settings = []
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key.lower() not in SERVICE_DEFAULTS:
+            parser.error(f"--set {item!r}: expected KEY=VALUE with KEY a service setting")
+        settings.append((key.lower(), value))
     quick = bool(args.quick)
     size = args.size or (3 if quick else 50)
     if size < 1 or args.batch < 1 or args.clients < 1 or args.source_rate <= 0:
@@ -119,6 +138,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         concurrency=int(SERVICE_DEFAULTS["source_concurrency"].default),
         rate_per_s=args.source_rate,
         in_flight=WORKER.max_in_flight,
+        service_settings=tuple(settings),
     )
 
 
@@ -265,9 +285,29 @@ class Running:
             stop(process)
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds used so far by each subprocess and by this process."""
+        """CPU seconds used so far by each subprocess and by this process.
+
+        The service's children (its follower process) are counted apart, as
+        ``followers``, and are part of what the service costs.
+        """
         used = {name: cpu_seconds(p.pid) for name, p in self.processes.items()}
+        service = self.processes.get("service")
+        if service is not None:
+            used["followers"] = sum(cpu_seconds(pid) for pid in children(service.pid))
         return used | {"bench": time.process_time()}
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc; none elsewhere)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def cpu_seconds(pid: int) -> float:
@@ -312,6 +352,7 @@ def start_service(cfg: Config, run: Running, tmp: Path) -> None:
         sources=json.dumps(run.source_urls),
         source_concurrency=str(cfg.concurrency),
         source_rate_per_s=str(cfg.rate_per_s),
+        **dict(cfg.service_settings),
     )
     logfile = tmp / "serve.log"
     # cwd is the scratch directory, so no mlgraph.toml of the caller's is read.
@@ -320,6 +361,23 @@ def start_service(cfg: Config, run: Running, tmp: Path) -> None:
     )
     run.api = f"http://127.0.0.1:{port}"
     wait_until_answering(f"{run.api}/healthz", run.processes["service"], logfile)
+    # The follower process starts beside the server and takes a few seconds to
+    # import and open the store: measure from when it is settled.
+    wait_idle(run, ("service", "followers"))
+
+
+def wait_idle(run: Running, names: Sequence[str], timeout_s: float = 60.0) -> None:
+    """Wait until the named processes use under a quarter of a core for half a second
+    (idle, they still poll the inbox and the feed)."""
+    deadline = time.monotonic() + timeout_s
+    before = run.cpu()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = run.cpu()
+        if sum(now[n] - before[n] for n in names) < 0.125:
+            return
+        before = now
+    raise TimeoutError(f"{', '.join(names)} still busy after {timeout_s} s")
 
 
 # -- reading the service's SQLite file directly ----------------------------------------
@@ -355,6 +413,29 @@ def wait_drained(db_path: Path, expected_done: int, timeout_s: float) -> Queue:
             return queue
         if time.monotonic() > deadline:
             raise TimeoutError(f"the inbox did not drain in {timeout_s} s: {queue}")
+        time.sleep(POLL_S)
+
+
+def followers_on(cfg: Config) -> list[str]:
+    """The cursors of the followers the service runs (each can be switched off by --set)."""
+    off = {k for k, v in cfg.service_settings if v.lower() in ("false", "0", "no", "off")}
+    return [cursor for setting, cursor in FOLLOWERS.items() if setting not in off]
+
+
+def followers_behind(db_path: Path, cursors: Sequence[str]) -> int:
+    """Transactions the furthest-behind follower of the feed has yet to handle."""
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as conn:
+        last = int(conn.execute("SELECT max(id) FROM tx").fetchone()[0] or 0)
+        at = dict(conn.execute("SELECT name, position FROM cursor").fetchall())
+    return max((last - int(at.get(name, 0)) for name in cursors), default=0)
+
+
+def wait_followed(db_path: Path, cursors: Sequence[str], timeout_s: float) -> None:
+    """Wait until the followers with these cursors reach the feed's end."""
+    deadline = time.monotonic() + timeout_s
+    while (behind := followers_behind(db_path, cursors)) > 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the followers are still {behind} transactions behind")
         time.sleep(POLL_S)
 
 
@@ -510,7 +591,8 @@ class Throughput:
     events: int
     seconds: float  # first POST until the inbox is drained
     intake_seconds: float  # first POST until the last POST was answered
-    cpu: dict[str, float]  # CPU seconds each process used meanwhile
+    followed_seconds: float  # first POST until the feed's followers reached its end
+    cpu: dict[str, float]  # CPU seconds each process used until then
 
 
 async def post_all(client: LoadClient, api: str, events: list[Event], cfg: Config) -> None:
@@ -537,8 +619,12 @@ def run_throughput(run: Running, events: list[Event], cfg: Config) -> Throughput
     intake_done = asyncio.run(go())
     wait_drained(run.db_path, len(events), timeout_s=600)
     finished = time.perf_counter()
+    wait_followed(run.db_path, followers_on(cfg), timeout_s=600)
+    followed = time.perf_counter()
     used = cpu_used(cpu, run.cpu())
-    return Throughput(len(events), finished - started, intake_done - started, used)
+    return Throughput(
+        len(events), finished - started, intake_done - started, followed - started, used
+    )
 
 
 # -- phase 2: the floor, without the pipeline ------------------------------------------
@@ -898,6 +984,7 @@ def figures(cfg: Config, t: Throughput, floor: Floor, f: Freshness) -> dict[str,
         "events_per_s": round(ours, 1),
         "throughput_s": round(t.seconds, 3),
         "intake_events_per_s": round(t.events / t.intake_seconds, 1),
+        "followers_caught_up_s": round(t.followed_seconds, 3),
         "floor_events_per_s": round(floor_rate, 1),
         "ratio_to_floor": round(floor_rate / ours, 2),
         "floor_group_commit_events_per_s": round(group_rate, 1),
@@ -928,6 +1015,7 @@ def figures(cfg: Config, t: Throughput, floor: Floor, f: Freshness) -> dict[str,
         "source_concurrency": cfg.concurrency,
         "source_rate_per_s": cfg.rate_per_s,
         "size": cfg.size,
+        "service_settings": dict(cfg.service_settings),
         "seed": cfg.seed,
         "quick": cfg.quick,
         "store": "sqlite",
@@ -957,6 +1045,10 @@ def table(out: dict[str, Any]) -> str:
         ("events (one subject each)", f"{out['events']:,}"),
         ("pipeline events/s", f"{out['events_per_s']:,.0f}"),
         ("  intake alone (POST answered) events/s", f"{out['intake_events_per_s']:,.0f}"),
+        (
+            "  stored / followers caught up, s from the first POST",
+            f"{out['throughput_s']:.2f} / {out['followers_caught_up_s']:.2f}",
+        ),
         ("floor events/s (GET + transact)", f"{out['floor_events_per_s']:,.0f}"),
         ("ratio to floor (floor ÷ ours)", f"{out['ratio_to_floor']:.2f}"),
         ("floor with group commit events/s", f"{out['floor_group_commit_events_per_s']:,.0f}"),

@@ -61,18 +61,55 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
-    """Run the API server on the configured store (SQLite in the data directory by default)."""
+    """Run the API server on the configured store (SQLite in the data directory by default).
+
+    With the workers on, the feed's followers run in a process of their own
+    (`mlgraph follow`, started and stopped with the server) unless the setting
+    `followers` is `inline`.
+    """
     import uvicorn
 
     from mlgraph.api import create_app
+    from mlgraph.supervisor import FollowerProcess
 
     settings = _settings()
     service = Service.open(settings)
     host, port = host or settings.host, port or settings.port
+    followers = None
+    if settings.workers and settings.followers == "process" and service.follows_feed:
+        followers = FollowerProcess()  # the app starts and stops it
     console.print(f"mlgraph on [bold]http://{host}:{port}[/bold]  store: {service.store.backend}")
     console.print(f"  curl http://{host}:{port}/healthz")
     console.print(f"  curl http://{host}:{port}/v1/summary")
-    uvicorn.run(create_app(service), host=host, port=port, log_level="info")
+    api = create_app(service, followers=followers is None, follower_process=followers)
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+@app.command()
+def follow(
+    parent: Annotated[
+        int | None, typer.Option(help="Stop when the process with this id is gone.")
+    ] = None,
+) -> None:
+    """Follow the change feed: the enricher, the search indexer and the reverse follower.
+
+    `mlgraph serve` starts this itself (the setting `followers`, "process" by
+    default). Run it by hand beside servers whose workers are off, on another
+    machine or in another container, against the same store and data directory.
+    """
+    import asyncio
+    import logging
+
+    from mlgraph.supervisor import follow as run
+
+    settings = _settings()
+    service = Service.open(settings)
+    if not service.follows_feed:
+        service.close()
+        raise _fail(MlgraphError("nothing to follow: the settings enrich, search and "
+                                 "reverse are all off"))  # fmt: skip
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s: %(message)s")
+    asyncio.run(run(service, parent))
 
 
 @app.command()

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         description="With the workers, follow the change feed for saved searches: record who "
         "enters and leaves each (`mlgraph percolate` catches up by hand).",
     )
+    followers: Literal["process", "inline"] = Field(
+        "process",
+        description="Where `mlgraph serve` runs the feed's followers (enricher, search "
+        "indexer, reverse follower): 'process' starts `mlgraph follow` beside it, so they "
+        "use another core; 'inline' runs them in the API process.",
+    )
     traversal_cache: bool = Field(
         True,
         description="Walk lineage in an in-memory copy of the graph, built in the background "

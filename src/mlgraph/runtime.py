@@ -7,7 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -162,21 +162,44 @@ class Service:
         policy = WorkerPolicy(retry=RetryPolicy(max_attempts=self.settings.max_attempts))
         return Worker(self.inbox, Hydrator(self.store, self.connectors, fetcher), policy)
 
+    @property
+    def follows_feed(self) -> bool:
+        """Whether any follower of the change feed is switched on."""
+        return self.settings.enrich or self.settings.search or self.settings.reverse
+
     @asynccontextmanager
-    async def running_workers(self) -> AsyncIterator[Worker]:
-        """Hydration workers (and scheduled reconciliation) in this event loop, for the block."""
-        async with self.fetching() as fetcher:
+    async def running_followers(self) -> AsyncIterator[None]:
+        """The change feed's followers (enricher, search indexer, reverse follower) in this
+        event loop, for the block: each switched on in the settings."""
+        stop = asyncio.Event()
+        tasks = []
+        if self.settings.enrich:
+            self.enricher = self.make_enricher()
+            tasks.append(asyncio.create_task(self.enricher.run(stop)))
+        if self.settings.search:
+            tasks.append(asyncio.create_task(self.search.indexer().run(stop)))
+        if self.settings.reverse:
+            self.reverse = ReverseFollower(self.store)
+            tasks.append(asyncio.create_task(self.reverse.run(stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+            self.enricher = None
+            self.reverse = None
+
+    @asynccontextmanager
+    async def running_workers(self, *, followers: bool = True) -> AsyncIterator[Worker]:
+        """Hydration workers (and scheduled reconciliation) in this event loop, for the
+        block; with ``followers``, the feed's followers too (else another process runs them)."""
+        async with AsyncExitStack() as stack:
+            fetcher = await stack.enter_async_context(self.fetching())
+            if followers:
+                await stack.enter_async_context(self.running_followers())
             worker = self.make_worker(fetcher)
             stop = asyncio.Event()
             tasks = [asyncio.create_task(worker.run(stop))]
-            if self.settings.enrich:
-                self.enricher = self.make_enricher()
-                tasks.append(asyncio.create_task(self.enricher.run(stop)))
-            if self.settings.search:
-                tasks.append(asyncio.create_task(self.search.indexer().run(stop)))
-            if self.settings.reverse:
-                self.reverse = ReverseFollower(self.store)
-                tasks.append(asyncio.create_task(self.reverse.run(stop)))
             if self.settings.reconcile_every_s:
                 tasks.append(asyncio.create_task(self._reconcile_every(fetcher, stop)))
             self.worker = worker
@@ -186,8 +209,6 @@ class Service:
                 stop.set()
                 await asyncio.gather(*tasks)
                 self.worker = None
-                self.enricher = None
-                self.reverse = None
 
     async def _reconcile_every(self, fetcher: Fetcher, stop: asyncio.Event) -> None:
         reconciler = Reconciler(self.store, self.inbox, self.connectors, fetcher)

@@ -101,6 +101,27 @@ resources:
         "aip://dataset/wiki/clicks", "Clicks", {"space": "DATA"}, ("aip://user/identity/bob",)
     )  # fmt: skip
     assert connectors.route("page_edited") is not None
+    assert wiki.resources["page"].batch is None  # one GET a page: batch_get is optional
+
+
+def test_a_yaml_connector_may_declare_a_batch_get(schema: Schema, tmp_path: Path) -> None:
+    (tmp_path / "wiki.yaml").write_text("""
+name: wiki
+base_url: http://wiki.internal/
+resources:
+  page:
+    type: Dataset
+    get: /pages/{id}
+    batch_get: {path: "/pages:batchGet", id_field: slug, param: slug, items: pages, max_ids: 20}
+    map: {id: slug}
+""")
+    batch = load_connectors(schema, directory=tmp_path).get("wiki").resources["page"].batch
+    assert batch is not None
+    assert (batch.id_field, batch.param, batch.items) == ("slug", "slug", "pages")
+    assert batch.max_ids == 20
+    assert batch.url("http://wiki.internal/", ["a b", "c/d"]) == (
+        "http://wiki.internal/pages:batchGet?slug=a%20b&slug=c%2Fd"
+    )
 
 
 @pytest.mark.parametrize(
@@ -121,6 +142,15 @@ resources:
          "Dataset declares no relationship 'versions'"),
         ("name: x\nbase_url: u\nresources: {r: {type: Dataset, get: '/{id}', map: {nme: a}}}\n",
          "unknown key 'nme'"),
+        ("name: x\nbase_url: u\nresources: {r: {type: Dataset, get: '/{id}', map: {id: a}, "
+         "batch_get: {path: '/r:batchGet'}}}\n",
+         "resources.r.batch_get.id_field: 'id_field' is required"),
+        ("name: x\nbase_url: u\nresources: {r: {type: Dataset, get: '/{id}', map: {id: a}, "
+         "batch_get: {path: '/r:batchGet', id_field: id, max_ids: 0}}}\n",
+         "resources.r.batch_get.max_ids: expected a positive integer, got 0"),
+        ("name: x\nbase_url: u\nresources: {r: {type: Dataset, get: '/{id}', map: {id: a}, "
+         "batch_get: {path: '/r:batchGet', id_field: id, size: 5}}}\n",
+         "resources.r.batch_get: unknown key 'size'"),
     ],
 )  # fmt: skip
 def test_a_bad_yaml_connector_is_a_clear_error(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -11,7 +12,7 @@ from typing import TypeVar
 import pytest
 
 from mlgraph.catalog import Schema
-from mlgraph.connectors import Connector, load_connectors
+from mlgraph.connectors import BatchGet, Connector, Subject, load_connectors
 from mlgraph.ingest.fetcher import (
     Fetcher,
     FetchPolicy,
@@ -139,6 +140,92 @@ def test_other_client_errors_are_refused(identity: Connector) -> None:
             await fetcher.get(identity, identity.base_url + "/api/v1/users?limit=0")
 
     with_fetcher(work)
+
+
+def users(ids: list[str]) -> list[Subject]:
+    return [Subject("identity", "user", id) for id in ids]
+
+
+def test_fetches_asked_for_together_go_out_as_one_batch_get(
+    sources: tuple[Sources, dict[str, str]], identity: Connector
+) -> None:
+    known = sources[0].org.ids("users")[:5]
+    asked = [*known, "nobody", known[0]]  # a missing user, and one asked for twice
+
+    async def work(fetcher: Fetcher) -> list[object]:
+        found = await asyncio.gather(*(fetcher.fetch(identity, s) for s in users(asked)))
+        assert fetcher.requests == 1
+        return list(found)
+
+    found = with_fetcher(work)
+    expected = [sources[0].org.get("users", id) for id in known]
+    assert found == [*expected, None, expected[0]]
+
+
+def test_a_batch_is_cut_at_max_ids_and_at_the_url_length(
+    sources: tuple[Sources, dict[str, str]], identity: Connector
+) -> None:
+    user = identity.resources["user"]  # the fixture's connector is this test's own
+    assert user.batch is not None
+    ids = sources[0].org.ids("users")[:9]
+
+    def fetch_all(batch: BatchGet, policy: FetchPolicy) -> int:
+        identity.resources["user"] = dataclasses.replace(user, batch=batch)
+
+        async def work(fetcher: Fetcher) -> int:
+            found = await asyncio.gather(*(fetcher.fetch(identity, s) for s in users(ids)))
+            assert all(f is not None for f in found)
+            return fetcher.requests
+
+        return with_fetcher(work, policy)
+
+    assert fetch_all(dataclasses.replace(user.batch, max_ids=4), FetchPolicy()) == 3
+    one_id = len(user.batch.url(identity.base_url, ids[:1]))
+    assert fetch_all(user.batch, FetchPolicy(max_url_chars=one_id)) == len(ids)
+
+
+def test_a_failed_batch_fails_every_fetch_in_it(
+    sources: tuple[Sources, dict[str, str]], identity: Connector
+) -> None:
+    sources[0].set_faults(FaultConfig(rate_limit=1.0, retry_after_s=3), "identity")
+
+    async def work(fetcher: Fetcher) -> list[BaseException | object]:
+        return await asyncio.gather(
+            *(fetcher.fetch(identity, s) for s in users(["alice", "bob"])), return_exceptions=True
+        )
+
+    failed = with_fetcher(work)
+    assert all(isinstance(f, SourceUnavailable) and f.retry_after_s == 3 for f in failed)
+
+
+def test_batch_answers_fill_the_cache_of_single_fetches(identity: Connector) -> None:
+    async def work(fetcher: Fetcher) -> None:
+        before = time.time()
+        await asyncio.gather(*(fetcher.fetch(identity, s, fresh_after=before)
+                               for s in users(["alice", "bob"])))  # fmt: skip
+        alice = await fetcher.get(identity, identity.base_url + ALICE, fresh_after=before)
+        assert alice is not None and alice["username"] == "alice"
+        assert fetcher.requests == 1
+
+    with_fetcher(work)
+
+
+def test_a_batch_answer_that_breaks_the_contract_is_refused(identity: Connector) -> None:
+    user = identity.resources["user"]
+    assert user.batch is not None
+    wrong = {
+        "a list .objects.": dataclasses.replace(user.batch, items="objects"),
+        "has no .id.": dataclasses.replace(user.batch, id_field="id"),
+        "no batch GET": dataclasses.replace(user.batch, path="/api/v1/people:batchGet"),
+    }
+    for message, batch in wrong.items():
+        identity.resources["user"] = dataclasses.replace(user, batch=batch)
+
+        async def work(fetcher: Fetcher, message: str = message) -> None:
+            with pytest.raises(SourceRefused, match=message):
+                await fetcher.fetch(identity, users(["alice"])[0])
+
+        with_fetcher(work)
 
 
 def test_list_ids_follows_every_page(

@@ -89,3 +89,28 @@ def test_each_source_documents_its_api(shared: Running) -> None:
     paths = shared.get("registry", "/openapi.json").json()["paths"]
     assert {"/api/v1/models/{object_id}", "/api/v1/instances", "/admin/faults"} <= set(paths)
     assert not any(p.startswith("/api/v1/users") for p in paths)
+
+
+@pytest.mark.parametrize("res", RESOURCES, ids=lambda r: r.collection)
+def test_batch_get_answers_the_objects_it_has_in_the_order_asked(
+    shared: Running, res: object
+) -> None:
+    assert hasattr(res, "collection") and hasattr(res, "source")
+    ids = shared.org.ids(res.collection)[:3][::-1]
+    asked = [ids[0], "no-such-thing", *ids[1:], ids[0]]  # a missing id and a repeat
+    response = shared.client.get(
+        f"{shared.urls[res.source]}/api/v1/{res.collection}:batchGet",
+        params=[("ids", id) for id in asked],
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"items": [shared.org.get(res.collection, id) for id in ids]}
+
+
+def test_batch_get_says_what_is_wrong_with_its_ids(shared: Running) -> None:
+    url = f"{shared.urls['registry']}/api/v1/models:batchGet"
+    missing = shared.client.get(url)
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["query", "ids"]
+    too_many = shared.client.get(url, params=[("ids", str(i)) for i in range(501)])
+    assert too_many.status_code == 422
+    assert "500" in too_many.text

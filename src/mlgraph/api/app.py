@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,10 +27,22 @@ from mlgraph.api.tokens import Scope, Tokens
 from mlgraph.errors import LimitExceeded, NotFound, ValidationError
 from mlgraph.ingest.envelope import MalformedEvents
 from mlgraph.runtime import Service
+from mlgraph.supervisor import FollowerProcess
 
 
-def create_app(service: Service, *, workers: bool | None = None) -> FastAPI:
-    """The API over ``service``; hydration workers run inside it unless ``workers`` is False."""
+def create_app(
+    service: Service,
+    *,
+    workers: bool | None = None,
+    followers: bool = True,
+    follower_process: FollowerProcess | None = None,
+) -> FastAPI:
+    """The API over ``service``.
+
+    Hydration workers run inside it unless ``workers`` is False, and with them
+    the feed's followers, unless ``followers`` is False: then another process
+    runs them, ``follower_process`` if given, started and stopped with the app.
+    """
     run_workers = service.settings.workers if workers is None else workers
 
     @asynccontextmanager
@@ -38,8 +51,11 @@ def create_app(service: Service, *, workers: bool | None = None) -> FastAPI:
             # Lineage walks an in-memory graph; building it at 1M entities takes about a
             # minute, so it starts now, beside the server (SQL answers until it is there).
             service.store.warm_traversals()
+            if follower_process is not None:
+                follower_process.start()
+                stack.push_async_callback(asyncio.to_thread, follower_process.stop)
             if run_workers:
-                await stack.enter_async_context(service.running_workers())
+                await stack.enter_async_context(service.running_workers(followers=followers))
             await stack.enter_async_context(service.running_buses())
             # Streams wait on its bell; it dispatches webhooks where the workers run.
             await stack.enter_async_context(app.state.notifier.running(dispatch=run_workers))

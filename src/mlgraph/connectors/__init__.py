@@ -1,9 +1,10 @@
 """Connectors: how mlgraph reads each source system (fetch, normalize, list)."""
 
-from mlgraph.connectors.base import Connector, EventRule, Resource, Subject
+from mlgraph.connectors.base import BatchGet, Connector, EventRule, Resource, Subject
 from mlgraph.connectors.registry import ConnectorContext, Connectors, load_connectors
 
 __all__ = [
+    "BatchGet",
     "Connector",
     "ConnectorContext",
     "Connectors",

@@ -9,7 +9,7 @@ workers fetch (with retries, rate limits and caching) and hand it the JSON.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +25,28 @@ class EventRule:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchGet:
+    """Where a source answers for many objects in one request.
+
+    ``GET {path}?{param}=a&{param}=b`` answers ``{"{items}": [object, ...]}``
+    with every object it has of those asked for; an id it leaves out is one the
+    source does not have (a 404 for a single GET). Each object's id is in its
+    field ``id_field``. A source that can, spares itself and mlgraph a request
+    per object: at ingest rates that is most of both sides' work.
+    """
+
+    path: str  # e.g. "/api/v1/instances:batchGet"
+    id_field: str  # where an answered object holds its id, e.g. "id"
+    param: str = "ids"
+    items: str = "items"
+    max_ids: int = 100  # ids in one request at most
+
+    def url(self, base_url: str, ids: Sequence[str]) -> str:
+        query = "&".join(f"{self.param}={quote(id, safe='')}" for id in ids)
+        return f"{base_url.rstrip('/')}{self.path}?{query}"
+
+
+@dataclass(frozen=True, slots=True)
 class Resource:
     """One kind of object a source serves."""
 
@@ -33,6 +55,7 @@ class Resource:
     get: str  # path template with {id}, e.g. "/api/v1/instances/{id}"
     list: str | None = None  # paged list path, e.g. "/api/v1/instances"
     events: Mapping[str, EventRule] = field(default_factory=dict)
+    batch: BatchGet | None = None  # how to get many at once, if the source can
 
     def url(self, base_url: str, id: str) -> str:
         return base_url.rstrip("/") + self.get.format(id=quote(id, safe=""))

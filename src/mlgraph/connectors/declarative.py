@@ -9,6 +9,7 @@ resources:
     type: Feature
     get: /api/v1/features/{id}
     list: /api/v1/features
+    batch_get: {path: "/api/v1/features:batchGet", id_field: name}   # optional: many in one GET
     events: {feature_created: feature_id, feature_deleted: feature_id}
     map:
       id: name                              # every value is a JMESPath expression
@@ -41,7 +42,7 @@ from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
 from mlgraph.catalog import Entity, Schema
-from mlgraph.connectors.base import Connector, EventRule, Resource
+from mlgraph.connectors.base import BatchGet, Connector, EventRule, Resource
 from mlgraph.connectors.people import owners_from_emails, tags_from_labels
 from mlgraph.errors import MlgraphError
 
@@ -181,7 +182,7 @@ class _Loader:
 
     def resource(self, rname: str, spec: Any) -> tuple[Resource, _Mapping]:
         at = f"resources.{rname}"
-        spec = self.mapping(spec, at, {"type", "get", "list", "events", "map"})
+        spec = self.mapping(spec, at, {"type", "get", "list", "batch_get", "events", "map"})
         type_name = spec.get("type")
         if type_name not in self.schema.types:
             raise self.fail(f"{at}.type", f"unknown entity type {type_name!r}")
@@ -194,8 +195,24 @@ class _Loader:
             if not isinstance(id_field, str):
                 raise self.fail(f"{at}.events.{event_type}", "expected the id field's name")
             events[str(event_type)] = EventRule(id_field)
-        resource = Resource(rname, str(type_name), get, spec.get("list"), events)
+        batch = None
+        if "batch_get" in spec:
+            batch = self.batch_get(f"{at}.batch_get", spec["batch_get"])
+        resource = Resource(rname, str(type_name), get, spec.get("list"), events, batch)
         return resource, self.entity_map(f"{at}.map", str(type_name), spec.get("map"))
+
+    def batch_get(self, at: str, spec: Any) -> BatchGet:
+        spec = self.mapping(spec, at, {"path", "id_field", "param", "items", "max_ids"})
+        for key in ("path", "id_field"):
+            if not isinstance(spec.get(key), str) or not spec[key]:
+                raise self.fail(f"{at}.{key}", f"'{key}' is required (a string)")
+        for key in ("param", "items"):
+            if key in spec and (not isinstance(spec[key], str) or not spec[key]):
+                raise self.fail(f"{at}.{key}", f"expected a non-empty string, got {spec[key]!r}")
+        max_ids = spec.get("max_ids", 1)
+        if not isinstance(max_ids, int) or isinstance(max_ids, bool) or max_ids < 1:
+            raise self.fail(f"{at}.max_ids", f"expected a positive integer, got {max_ids!r}")
+        return BatchGet(**spec)  # the keys are checked above; absent ones take the defaults
 
     def entity_map(self, at: str, type_name: str, spec: Any) -> _Mapping:
         allowed = {"id", "name", "description", "owners", "tags", "attributes", "references",

@@ -5,6 +5,11 @@ cache answers a fetch only with a response that was fetched after the event
 that asked for it arrived, so a cached answer is never older than the change
 it is meant to show.
 
+Where a resource declares a batch GET, the fetches asked for in one turn of
+the event loop go out together, up to its ``max_ids`` a request (DataLoader's
+trick): the workers start every claimed hydration in the same turn, so one
+claim of 200 subjects becomes a few requests instead of 200.
+
 The HTTP client is aiohttp: measured on the ingest benchmark it spends about
 0.2 ms of CPU a GET where httpx spent 2-3 ms (httpcore's pool bookkeeping),
 and the service is CPU-bound on one core (docs/ingest.md).
@@ -28,7 +33,7 @@ from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
 from yarl import URL
 
-from mlgraph.connectors import Connector, Resource
+from mlgraph.connectors import BatchGet, Connector, Resource, Subject
 from mlgraph.ingest.breaker import CircuitBreaker
 
 
@@ -52,6 +57,12 @@ class FetchPolicy:
     cache_ttl_s: float = 2.0
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 1.0
+    max_url_chars: int = 4000  # a batch GET's URL at most: servers cap request lines at 4-8 KB
+
+
+Answer = Mapping[str, Any] | None  # an object, or None when the source has none
+# Per (source, resource) being batched: id -> the fetches waiting for it.
+_Waiting = dict[str, list["asyncio.Future[Answer]"]]
 
 
 @dataclass
@@ -113,6 +124,8 @@ class Fetcher:
             maxsize=50_000, ttl=self.policy.cache_ttl_s
         )
         self.requests = 0
+        self._waiting: dict[tuple[str, str], _Waiting] = {}
+        self._batches: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
 
     def _state(self, connector: Connector) -> _SourceState:
         state = self._sources.get(connector.name)
@@ -142,6 +155,63 @@ class Fetcher:
             raise SourceRefused(f"GET {url}: expected a JSON object, got {type(body).__name__}")
         self._cache[url] = (started, body)
         return body
+
+    async def fetch(
+        self, connector: Connector, subject: Subject, *, fresh_after: float | None = None
+    ) -> Answer:
+        """The subject's current state, or None when the source has none.
+
+        One GET, or a place in the next batch GET if its resource has one.
+        """
+        resource = connector.resources[subject.resource]
+        url = resource.url(connector.base_url, subject.id)
+        if resource.batch is None:
+            return await self.get(connector, url, fresh_after=fresh_after)
+        cached = self._cache.get(url)
+        if cached is not None and fresh_after is not None and cached[0] >= fresh_after:
+            return cached[1]  # type: ignore[no-any-return]
+        key = (connector.name, resource.name)
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            waiting = self._waiting[key] = {}
+            # After the fetches already scheduled in this turn have joined.
+            asyncio.get_running_loop().call_soon(self._send_batches, connector, resource)
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        waiting.setdefault(subject.id, []).append(answer)
+        return await answer
+
+    def _send_batches(self, connector: Connector, resource: Resource) -> None:
+        waiting = self._waiting.pop((connector.name, resource.name), {})
+        assert resource.batch is not None
+        for chunk in _chunks(waiting, resource.batch, connector.base_url, self.policy):
+            task = asyncio.create_task(self._get_batch(connector, resource, chunk))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+
+    async def _get_batch(self, connector: Connector, resource: Resource, chunk: _Waiting) -> None:
+        batch = resource.batch
+        assert batch is not None
+        url = batch.url(connector.base_url, list(chunk))
+        try:
+            found = await self._request(connector, url)
+            if found is None:
+                raise SourceRefused(
+                    f"GET {url[:200]}: 404: {connector.name} has no batch GET at {batch.path}"
+                )
+            started, items = found[0], _items(found[1], batch, url)
+        except Exception as exc:  # every fetch waiting on this request fails with it
+            for answers in chunk.values():
+                for answer in answers:
+                    if not answer.done():
+                        answer.set_exception(exc)
+            return
+        for id, answers in chunk.items():
+            item = items.get(id)
+            if item is not None:
+                self._cache[resource.url(connector.base_url, id)] = (started, item)
+            for answer in answers:
+                if not answer.done():
+                    answer.set_result(item)
 
     async def _request(self, connector: Connector, url: str) -> tuple[float, Any] | None:
         """``(time.time() as sent, the JSON body)`` of a 2xx answer, or None for 404."""
@@ -212,3 +282,38 @@ class Fetcher:
             token = body.get("next_page_token")
             if not token:
                 return
+
+
+def _chunks(
+    waiting: _Waiting, batch: BatchGet, base_url: str, policy: FetchPolicy
+) -> list[_Waiting]:
+    """``waiting`` cut into requests of at most ``max_ids`` ids and ``max_url_chars``."""
+    chunks: list[_Waiting] = []
+    chunk: _Waiting = {}
+    length = len(batch.url(base_url, []))
+    for id, answers in waiting.items():
+        more = len(batch.url("", [id])) - len(batch.path)  # "?ids=…" or "&ids=…"
+        if chunk and (len(chunk) >= batch.max_ids or length + more > policy.max_url_chars):
+            chunks.append(chunk)
+            chunk, length = {}, len(batch.url(base_url, []))
+        chunk[id] = answers
+        length += more
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
+def _items(body: Any, batch: BatchGet, url: str) -> dict[str, Mapping[str, Any]]:
+    """The objects of a batch answer by id; what does not fit the contract is refused."""
+    items = body.get(batch.items) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise SourceRefused(f"GET {url[:200]}: expected a JSON object with a list {batch.items!r}")
+    found: dict[str, Mapping[str, Any]] = {}
+    for item in items:
+        id = item.get(batch.id_field) if isinstance(item, dict) else None
+        if id is None:
+            raise SourceRefused(
+                f"GET {url[:200]}: an item of {batch.items!r} has no {batch.id_field!r}"
+            )
+        found[str(id)] = item
+    return found

@@ -77,8 +77,8 @@ class Hydrator:
         except (MlgraphError, KeyError) as exc:
             return Dead(f"no connector for {claim.subject}: {exc}")
         try:
-            payload = await self.fetcher.get(
-                connector, connector.url(subject), fresh_after=claim.last_received.timestamp()
+            payload = await self.fetcher.fetch(
+                connector, subject, fresh_after=claim.last_received.timestamp()
             )
         except SourceUnavailable as exc:
             return Retry(str(exc), exc.retry_after_s)

@@ -133,6 +133,14 @@ class ReverseFollower(FeedFollower[ReverseStats]):
         self._relationships = frozenset(self.mapping.relationships)
         self._wanted: frozenset[str] | None = None  # the relationships searches read
 
+    def news(self) -> object:
+        """The feed's end, and the saved searches' last revision and number (an edit
+        or a deletion is news too)."""
+        s = rt.saved_search
+        with self.store.engine.connect() as conn:
+            searches = conn.execute(sa.select(sa.func.max(s.c.revision), sa.func.count())).one()
+        return self.store.last_tx(), tuple(searches)
+
     # -- saved searches ------------------------------------------------------------
 
     def sync_searches(self) -> bool:

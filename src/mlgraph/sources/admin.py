@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
+from fastapi.responses import JSONResponse
 
 from mlgraph.sources.editor import Editor
 from mlgraph.sources.faults import FaultConfig, SourceFaults
-from mlgraph.sources.org import Object, Organisation
+from mlgraph.sources.org import Organisation
 from mlgraph.sources.resources import Resource, resources_of
 
 JsonObject = Annotated[dict[str, Any], Body()]
@@ -22,15 +23,26 @@ JsonObject = Annotated[dict[str, Any], Body()]
 def admin_routes(res: Resource, editor: Editor) -> APIRouter:
     router = APIRouter(prefix=f"/admin/{res.collection}", tags=["admin"])
 
-    @router.post("", status_code=201, summary=f"Create a {res.collection} object")
-    async def create_object(body: JsonObject) -> Object:
+    # The objects are already validated in their read shape: a JSONResponse spares
+    # FastAPI checking and encoding them again.
+    @router.post(
+        "",
+        status_code=201,
+        summary=f"Create a {res.collection} object",
+        responses={201: {"model": res.shape}},
+    )
+    async def create_object(body: JsonObject) -> JSONResponse:
         """The body is the object in its read shape; ``updated_at`` is set by the source."""
-        return await editor.create(res.collection, body)
+        return JSONResponse(await editor.create(res.collection, body), status_code=201)
 
-    @router.put("/{object_id}", summary=f"Replace fields of a {res.collection} object")
-    async def update_object(object_id: str, body: JsonObject) -> Object:
+    @router.put(
+        "/{object_id}",
+        summary=f"Replace fields of a {res.collection} object",
+        responses={200: {"model": res.shape}},
+    )
+    async def update_object(object_id: str, body: JsonObject) -> JSONResponse:
         """Fields not in the body keep their values."""
-        return await editor.update(res.collection, object_id, body)
+        return JSONResponse(await editor.update(res.collection, object_id, body))
 
     @router.delete("/{object_id}", status_code=204, summary=f"Delete a {res.collection} object")
     async def delete_object(object_id: str) -> Response:

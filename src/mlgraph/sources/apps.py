@@ -1,7 +1,8 @@
 """The six source apps, each derived from its rows of the resource table.
 
-Per resource: ``GET /api/v1/{collection}/{id}`` and the paged
-``GET /api/v1/{collection}`` (docs/sources.md), plus the admin routes from
+Per resource: ``GET /api/v1/{collection}/{id}``, ``GET
+/api/v1/{collection}:batchGet?ids=…`` and the paged ``GET /api/v1/{collection}``
+(docs/sources.md), plus the admin routes from
 ``admin.py``. Request faults wrap ``/api/v1`` only.
 """
 
@@ -21,6 +22,7 @@ from mlgraph.sources.resources import Resource, resources_of
 
 DEFAULT_PAGE_SIZE = 500
 MAX_PAGE_SIZE = 5000
+MAX_BATCH_IDS = 500
 
 TITLES = {
     "registry": "Model Registry",
@@ -34,6 +36,20 @@ TITLES = {
 
 def read_routes(res: Resource, org: Organisation) -> APIRouter:
     router = APIRouter(prefix=f"/api/v1/{res.collection}", tags=[res.collection])
+
+    # AIP-231's custom method: no slash, so it never competes with /{object_id}.
+    @router.get(
+        ":batchGet",
+        summary=f"Many {res.collection} objects in one request",
+        description=(
+            f"Every object named by `ids` that exists, in the order asked. An id left "
+            f"out of `items` is one the source does not have. At most {MAX_BATCH_IDS} ids."
+        ),
+    )
+    async def batch_get(
+        ids: Annotated[list[str], Query(min_length=1, max_length=MAX_BATCH_IDS)],
+    ) -> JSONResponse:
+        return JSONResponse({"items": org.get_many(res.collection, ids)})
 
     @router.get(
         "/{object_id}",

@@ -13,7 +13,7 @@ import binascii
 import bisect
 import copy
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,6 +83,13 @@ class Organisation:
         with self._lock:
             found = self._table(collection).get(id)
         return copy.deepcopy(found) if found is not None else None
+
+    def get_many(self, collection: str, ids: Iterable[str]) -> list[Object]:
+        """Copies of those of ``ids`` that exist, in the order asked, each once."""
+        with self._lock:
+            table = self._table(collection)
+            found = [table[id] for id in dict.fromkeys(ids) if id in table]
+        return copy.deepcopy(found)
 
     def has(self, collection: str, id: str) -> bool:
         with self._lock:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlgraph.catalog import Entity, Schema
-from mlgraph.connectors.base import Connector, EventRule, Resource, Subject
+from mlgraph.connectors.base import BatchGet, Connector, EventRule, Resource, Subject
 from mlgraph.connectors.builtin.orchestrator import cell_id
 from mlgraph.connectors.people import owners_from_emails
 from mlgraph.connectors.registry import ConnectorContext
@@ -16,6 +16,7 @@ RESOURCES = {
     "test": Resource(
         "test", "AbTest", "/api/v1/tests/{id}", "/api/v1/tests",
         {f"ab_test_{verb}": EventRule("test_id") for verb in ("created", "updated", "deleted")},
+        BatchGet("/api/v1/tests:batchGet", "test_id"),
     ),
 }  # fmt: skip
 

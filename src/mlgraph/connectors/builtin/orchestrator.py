@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlgraph.catalog import Entity, Schema
-from mlgraph.connectors.base import Connector, EventRule, Resource
+from mlgraph.connectors.base import BatchGet, Connector, EventRule, Resource
 from mlgraph.connectors.people import owners_from_emails, tags_from_labels
 from mlgraph.connectors.registry import ConnectorContext
 
@@ -19,11 +19,14 @@ def _events(prefix: str, id_field: str) -> dict[str, EventRule]:
 
 RESOURCES = {
     "pipeline": Resource("pipeline", "Pipeline", "/api/v1/pipelines/{id}", "/api/v1/pipelines",
-                         _events("pipeline", "pipeline_id")),
+                         _events("pipeline", "pipeline_id"),
+                         BatchGet("/api/v1/pipelines:batchGet", "id")),
     "pipeline-run": Resource("pipeline-run", "PipelineRun", "/api/v1/pipeline-runs/{id}",
-                             "/api/v1/pipeline-runs", _events("pipeline_run", "run_id")),
+                             "/api/v1/pipeline-runs", _events("pipeline_run", "run_id"),
+                             BatchGet("/api/v1/pipeline-runs:batchGet", "run_id")),
     "job-attempt": Resource("job-attempt", "JobAttempt", "/api/v1/job-attempts/{id}",
-                            "/api/v1/job-attempts", _events("job_attempt", "attempt_id")),
+                            "/api/v1/job-attempts", _events("job_attempt", "attempt_id"),
+                            BatchGet("/api/v1/job-attempts:batchGet", "attempt_id")),
 }  # fmt: skip
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlgraph.catalog import Entity, Schema
-from mlgraph.connectors.base import Connector, EventRule, Resource
+from mlgraph.connectors.base import BatchGet, Connector, EventRule, Resource
 from mlgraph.connectors.people import owners_from_emails, tags_from_labels
 from mlgraph.connectors.registry import ConnectorContext
 
@@ -15,11 +15,13 @@ RESOURCES = {
     "model": Resource(
         "model", "Model", "/api/v1/models/{id}", "/api/v1/models",
         {f"model_{verb}": EventRule("model_id") for verb in ("created", "updated", "deleted")},
+        BatchGet("/api/v1/models:batchGet", "id"),
     ),
     "instance": Resource(
         "instance", "ModelInstance", "/api/v1/instances/{id}", "/api/v1/instances",
         {f"model_instance_{verb}": EventRule("instance_id")
          for verb in ("created", "updated", "deleted")},
+        BatchGet("/api/v1/instances:batchGet", "id"),
     ),
 }  # fmt: skip
 
