@@ -47,19 +47,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-import aiohttp
 import httpx
 import sqlalchemy as sa
-from aiolimiter import AsyncLimiter
 
 from mlgraph.catalog import Entity
 from mlgraph.catalog.schema import load_schema
 from mlgraph.config import Settings
 from mlgraph.connectors import Connector, Connectors, Resource, Subject, load_connectors
 from mlgraph.enrich.enricher import CURSOR as ENRICHER
-from mlgraph.ingest.fetcher import FetchPolicy, client_session
+from mlgraph.ingest.fetcher import Fetcher, FetchPolicy, client_session
 from mlgraph.ingest.tables import inbox
 from mlgraph.ingest.worker import WorkerPolicy
 from mlgraph.reverse.follower import CURSOR as PERCOLATOR
@@ -72,7 +70,7 @@ TARGET_RATIO = 2.0  # floor events/s ÷ ours, at most
 TARGET_EVENTS_PER_S = 1000.0  # on SQLite, at least
 TARGET_P99_S = 1.0  # freshness at half the peak rate, below
 
-TICK_S = 0.01  # the freshness sender's clock: changes due in one tick share a POST
+TICK_S = 0.02  # the freshness sender's clock: changes due in one tick share a POST
 WORKER = WorkerPolicy()  # the service's defaults: subjects in flight, group commit size
 GROUP_MAX = WORKER.max_batch  # subjects per transaction at most when writes are grouped
 POLL_S = 0.02  # how often the inbox is looked at while waiting for it to drain
@@ -94,6 +92,7 @@ class Config:
     rate_per_s: float  # requests per second per source, service and floor alike
     in_flight: int  # subjects hydrated at once, service and floor alike
     service_settings: tuple[tuple[str, str], ...] = ()  # --set KEY=VALUE
+    freshness_rate: float | None = None  # changes/s; None: half the measured peak
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:
@@ -109,6 +108,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         type=float,
         default=float(SERVICE_DEFAULTS["source_rate_per_s"].default),
         help="requests/s per source, for the service and the floor (the service's default)",
+    )
+    parser.add_argument(
+        "--freshness-rate",
+        type=float,
+        help="changes/s of the freshness phase (default: half the measured peak, the target's)",
     )
     parser.add_argument(
         "--set",
@@ -139,6 +143,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         rate_per_s=args.source_rate,
         in_flight=WORKER.max_in_flight,
         service_settings=tuple(settings),
+        freshness_rate=args.freshness_rate,
     )
 
 
@@ -654,18 +659,13 @@ class Floor:
 
 
 class Gates:
-    """Per source: the service's concurrency and rate limits (see ingest/fetcher.py).
-
-    The GETs go through the service's HTTP client (aiohttp, made as the service
-    makes it), so the floor and the service pay the same for a request.
-    """
+    """The GETs as the service makes them: through its Fetcher (per-source concurrency
+    and rate limits, batch GETs where the resource has one) and its HTTP client."""
 
     def __init__(self, cfg: Config) -> None:
-        self.semaphores = {s: asyncio.Semaphore(cfg.concurrency) for s in SOURCES}
-        self.limiters = {s: AsyncLimiter(cfg.rate_per_s, 1.0) for s in SOURCES}
         self.policy = FetchPolicy(concurrency=cfg.concurrency, rate_per_s=cfg.rate_per_s)
         self.http = client_session(self.policy)
-        self.timeout = aiohttp.ClientTimeout(total=10)
+        self.fetcher = Fetcher(self.http, self.policy)
 
     async def __aenter__(self) -> Gates:
         return self
@@ -674,17 +674,12 @@ class Gates:
         await self.http.close()
 
     async def get(self, t: Target) -> Fetched:
-        source = t.connector.name
-        async with self.semaphores[source], self.limiters[source]:
-            started = time.perf_counter()
-            async with self.http.get(
-                t.url, headers=t.connector.headers, timeout=self.timeout
-            ) as response:
-                raw = await response.read()
-            latency = time.perf_counter() - started
-        if response.status != 200:
-            raise RuntimeError(f"GET {t.url}: {response.status}")
-        return Fetched(t, json.loads(raw), latency)
+        started = time.perf_counter()
+        body = await self.fetcher.fetch(t.connector, t.subject)
+        latency = time.perf_counter() - started
+        if body is None:
+            raise RuntimeError(f"GET {t.url}: 404")
+        return Fetched(t, dict(body), latency)
 
 
 async def each_in_flight(
@@ -860,25 +855,38 @@ def change_plan(
             seq += 1
 
 
-async def make_change(client: LoadClient, urls: dict[str, str], change: Change) -> Event:
-    """Change the object at its source; the thin event that says so."""
-    res = resource(change.collection)
-    url = f"{urls[res.source]}/admin/{change.collection}/{quote(change.object_id, safe='')}"
-    answer = await client.request("PUT", url, {CHANGED_FIELD[change.collection][0]: change.value})
+async def make_changes(
+    client: LoadClient, urls: dict[str, str], collection: str, changes: list[Change]
+) -> list[Event]:
+    """Change the objects at their source, in one admin request; the thin events that say so."""
+    res = resource(collection)
+    url = f"{urls[res.source]}/admin/{collection}:batchUpdate"
+    field_name = CHANGED_FIELD[collection][0]
+    body = [{"id": c.object_id, "fields": {field_name: c.value}} for c in changes]
+    answer = await client.request("POST", url, body)
     if answer.status != 200:
-        raise RuntimeError(f"PUT {url}: {answer.status} {answer.body}")
-    change.updated_at = datetime.fromisoformat(answer.body["updated_at"])
-    event = make_event(res, change.object_id, "updated")
-    change.event_id = str(event["event_id"])
-    return event
+        raise RuntimeError(f"POST {url}: {answer.status} {answer.body}")
+    events = []
+    for change, stored in zip(changes, answer.body["objects"], strict=True):
+        change.updated_at = datetime.fromisoformat(stored["updated_at"])
+        event = make_event(res, change.object_id, "updated")
+        change.event_id = str(event["event_id"])
+        events.append(event)
+    return events
 
 
 async def send_changes(client: LoadClient, run: Running, changes: list[Change]) -> None:
-    events = await asyncio.gather(*(make_change(client, run.source_urls, c) for c in changes))
+    by_collection: dict[str, list[Change]] = {}
+    for c in changes:
+        by_collection.setdefault(c.collection, []).append(c)
+    made = await asyncio.gather(
+        *(make_changes(client, run.source_urls, coll, cs) for coll, cs in by_collection.items())
+    )
     sent_at = time.time()
     for c in changes:
         c.sent_at = sent_at
-    answer = await client.request("POST", f"{run.api}/v1/events", list(events))
+    events = [event for group in made for event in group]
+    answer = await client.request("POST", f"{run.api}/v1/events", events)
     if answer.status != 202:
         raise RuntimeError(f"POST /v1/events: {answer.status} {answer.body}")
 
@@ -1150,7 +1158,7 @@ def bench(cfg: Config, run: Running, tmp: Path) -> dict[str, Any]:
         diff = sorted(stored ^ floor.uris)[:5]
         raise AssertionError(f"the service stored other entities than the floor: {diff}")
 
-    rate = throughput.events / throughput.seconds / 2
+    rate = cfg.freshness_rate or throughput.events / throughput.seconds / 2
     log(f"freshness: {rate:,.0f} changes/s for {cfg.freshness_s:g} s")
     ids = {c: org.ids(c) for c in COLLECTIONS}
     freshness = run_freshness(run, change_plan(ids, connectors, cfg.seed), rate, cfg)

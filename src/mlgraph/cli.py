@@ -109,6 +109,8 @@ def follow(
         raise _fail(MlgraphError("nothing to follow: the settings enrich, search and "
                                  "reverse are all off"))  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s: %(message)s")
+    if settings.follower_nice:
+        os.nice(settings.follower_nice)
     asyncio.run(run(service, parent))
 
 

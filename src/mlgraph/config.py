@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         "indexer, reverse follower): 'process' starts `mlgraph follow` beside it, so they "
         "use another core; 'inline' runs them in the API process.",
     )
+    follower_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much `mlgraph follow` lowers its CPU priority (nice): when the "
+        "cores are all busy, intake and hydration go first and the followers catch up after.",
+    )
     traversal_cache: bool = Field(
         True,
         description="Walk lineage in an in-memory copy of the graph, built in the background "

@@ -94,6 +94,33 @@ def test_bad_changes_are_refused_and_emit_nothing(running: Running) -> None:
     assert running.sink.events == []
 
 
+def test_a_batch_update_changes_each_object_and_emits_each_event(running: Running) -> None:
+    users = running.org.ids("users")[:3]
+    updates = [{"id": id, "fields": {"title": f"title {i}"}} for i, id in enumerate(users)]
+    response = admin(running, "POST", "identity", "users:batchUpdate", updates)
+    assert response.status_code == 200, response.text
+    objects = response.json()["objects"]
+    assert [o["title"] for o in objects] == ["title 0", "title 1", "title 2"]
+    assert objects == [running.org.get("users", id) for id in users]
+    assert [(e["event_type"], e["user_id"]) for e in running.sink.events] == [
+        ("user_updated", id) for id in users
+    ]
+
+
+def test_a_batch_update_with_one_bad_update_changes_nothing(running: Running) -> None:
+    alice = running.org.get("users", "alice")
+    for bad, status in [
+        ({"id": "nobody", "fields": {"title": "x"}}, 404),
+        ({"id": "alice", "fields": {"team_ids": "not a list"}}, 422),
+    ]:
+        response = admin(running, "POST", "identity", "users:batchUpdate",
+                         [{"id": "alice", "fields": {"title": "changed"}}, bad])  # fmt: skip
+        assert response.status_code == status, response.text
+    assert admin(running, "POST", "identity", "users:batchUpdate", []).status_code == 422
+    assert running.org.get("users", "alice") == alice
+    assert running.sink.events == []
+
+
 def test_updated_at_cannot_be_set_by_hand(running: Running) -> None:
     response = admin(
         running, "PUT", "identity", "teams/personalization", {"updated_at": "1999-01-01T00:00:00Z"}

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from mlgraph.sources.editor import Editor
 from mlgraph.sources.faults import FaultConfig, SourceFaults
@@ -18,6 +19,16 @@ from mlgraph.sources.org import Organisation
 from mlgraph.sources.resources import Resource, resources_of
 
 JsonObject = Annotated[dict[str, Any], Body()]
+MAX_BATCH_UPDATES = 1000
+
+
+class FieldChanges(BaseModel):
+    """One object's update in a batch: its id and the fields to replace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    fields: dict[str, Any]
 
 
 def admin_routes(res: Resource, editor: Editor) -> APIRouter:
@@ -43,6 +54,18 @@ def admin_routes(res: Resource, editor: Editor) -> APIRouter:
     async def update_object(object_id: str, body: JsonObject) -> JSONResponse:
         """Fields not in the body keep their values."""
         return JSONResponse(await editor.update(res.collection, object_id, body))
+
+    @router.post(
+        ":batchUpdate",
+        summary=f"Replace fields of many {res.collection} objects",
+        description=f"Each update is checked first: one that names a missing object or "
+        f"breaks the shape changes nothing. At most {MAX_BATCH_UPDATES} updates.",
+    )
+    async def batch_update(
+        body: Annotated[list[FieldChanges], Body(min_length=1, max_length=MAX_BATCH_UPDATES)],
+    ) -> JSONResponse:
+        updates = [(u.id, u.fields) for u in body]
+        return JSONResponse({"objects": await editor.update_many(res.collection, updates)})
 
     @router.delete("/{object_id}", status_code=204, summary=f"Delete a {res.collection} object")
     async def delete_object(object_id: str) -> Response:

@@ -6,7 +6,7 @@ it - emits exactly one thin event through its source's event path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pydantic
@@ -58,22 +58,34 @@ class Editor:
 
     async def update(self, collection: str, id: str, changes: Mapping[str, Any]) -> Object:
         """Replace the given top-level fields; the id and ``updated_at`` cannot be set."""
+        (stored,) = await self.update_many(collection, [(id, changes)])
+        return stored
+
+    async def update_many(
+        self, collection: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[Object]:
+        """``update`` each in turn, once all are checked: one bad update changes nothing."""
         res = resource(collection)
+        shaped = [self._updated(res, id, changes) for id, changes in updates]
+        stored = []
+        for (id, _), obj in zip(updates, shaped, strict=True):
+            try:
+                stored.append(self.org.update(collection, id, obj))
+            except KeyError:  # deleted between the read and the write
+                raise ObjectNotFound(f"{collection}/{id} does not exist") from None
+            await self._emit(res, id, "updated")
+        return stored
+
+    def _updated(self, res: Resource, id: str, changes: Mapping[str, Any]) -> Object:
         changes = {k: v for k, v in changes.items() if k != "updated_at"}
         if changes.get(res.id_field, id) != id:
             raise InvalidObject(
                 f"{res.id_field} cannot change ({id!r} to {changes[res.id_field]!r})"
             )
-        current = self.org.get(collection, id)
+        current = self.org.get(res.collection, id)
         if current is None:
-            raise ObjectNotFound(f"{collection}/{id} does not exist")
-        shaped = validated(res, {**current, **changes})
-        try:
-            stored = self.org.update(collection, id, shaped)
-        except KeyError:  # deleted between the read and the write
-            raise ObjectNotFound(f"{collection}/{id} does not exist") from None
-        await self._emit(res, id, "updated")
-        return stored
+            raise ObjectNotFound(f"{res.collection}/{id} does not exist")
+        return validated(res, {**current, **changes})
 
     async def delete(self, collection: str, id: str) -> Object:
         res = resource(collection)

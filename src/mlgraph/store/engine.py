@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -15,21 +17,60 @@ from sqlalchemy.engine import Connection, Engine
 
 WRITE = "mlgraph_write"  # execution option: this connection will write
 
-_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+class WriteLock:
+    """Held by every writer of one SQLite database: by threads, and by processes.
+
+    SQLite allows one writer; writers that race for it fall into SQLite's busy
+    handler, which sleeps with growing pauses (up to 100 ms) and so delays a
+    writer long after the lock is free. Queueing instead costs nothing: on a
+    lock for the threads of this process, then on ``flock`` of a file beside
+    the database for the processes (the API's and the followers'), which wakes
+    the next writer as soon as the last lets go.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._threads = threading.Lock()
+        self._path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._path is None:
+            return
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+_write_locks: weakref.WeakKeyDictionary[Engine, WriteLock] = weakref.WeakKeyDictionary()
 _registry_lock = threading.Lock()
 
 
-def write_lock(engine: Engine) -> threading.Lock:
-    """The one lock every writer in this process takes for ``engine``.
-
-    SQLite allows one writer; writers that race for it from several threads
-    fall into SQLite's busy handler, which sleeps with growing pauses (up to
-    100 ms). Queueing on a lock instead costs nothing.
-    """
+def write_lock(engine: Engine) -> WriteLock:
+    """The one lock every writer takes for the SQLite database of ``engine``."""
     with _registry_lock:
         lock = _write_locks.get(engine)
         if lock is None:
-            lock = _write_locks[engine] = threading.Lock()
+            database = engine.url.database
+            file = database not in (None, "", ":memory:") and not str(database).startswith("file:")
+            lock = WriteLock(Path(f"{database}-writer.lock") if file else None)
+            _write_locks[engine] = lock
         return lock
 
 

@@ -27,6 +27,11 @@ RETRY_AFTER_FAILURE_S = 1.0
 # and runs a whole round only when there is some, or after this long: rounds
 # also do timed work (staleness sweeps, relative dates).
 IDLE_ROUND_S = 1.0
+# Rounds start at most this often: under a trickle of changes each round would
+# otherwise take a transaction or two and pay its fixed costs (a cursor write,
+# an index commit) for them. Like a search engine's refresh interval, it bounds
+# how long a change waits to be followed; under a backlog rounds are longer.
+ROUND_EVERY_S = 0.1
 
 
 class FeedFollower(Generic[Stats]):
@@ -65,6 +70,7 @@ class FeedFollower(Generic[Stats]):
         """Follow the feed until ``stop`` is set, each round in a worker thread."""
         try:
             while not stop.is_set():
+                started = asyncio.get_running_loop().time()
                 try:
                     # Read before the round: news committed during it shows as a change.
                     mark = await asyncio.to_thread(self.news)
@@ -75,6 +81,11 @@ class FeedFollower(Generic[Stats]):
                     continue
                 if not busy:
                     await self._idle(stop, mark)
+                    continue
+                wait = started + ROUND_EVERY_S - asyncio.get_running_loop().time()
+                if wait > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), wait)
         finally:
             await asyncio.to_thread(self.close)
 
