@@ -78,7 +78,7 @@ class Settings(BaseSettings):
         "use another core; 'inline' runs them in the API process.",
     )
     follower_nice: int = Field(
-        10,
+        19,
         ge=0,
         le=19,
         description="How much `mlgraph follow` lowers its CPU priority (nice): when the "

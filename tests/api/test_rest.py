@@ -128,6 +128,11 @@ def test_hostile_inputs_get_4xx_on_every_backend(store: Store, client: TestClien
     nul = client.post("/v1/events", json={"event_type": "model_instance_updated",
                                           "instance_id": "a\u0000b"})  # fmt: skip
     assert nul.status_code == 422 and "NUL" in nul.json()["error"]
+    # A lone surrogate is valid JSON ("\ud800") but not storable text on PostgreSQL.
+    lone = client.post("/v1/events", content=b'{"event_type": "model_instance_updated", '
+                                             b'"instance_id": "a", "note": {"\\ud800": 1}}',
+                       headers={"content-type": "application/json"})  # fmt: skip
+    assert lone.status_code == 422 and "surrogate" in lone.json()["error"]
     assert client.get("/v1/entities", params={"after": "aip://x/y/\u0000"}).status_code == 200
     assert client.get("/v1/entities/model/test/a%00b").status_code == 404
     as_of = client.get(f"/v1/entities/{M1}", params={"as_of": "9" * 30})

@@ -33,12 +33,14 @@ async def post_events(request: Request) -> JSONResponse:
     """
     service: Service = request.app.state.service
     body: Any = json.loads(await request.body())
-    if _has_nul(body):
-        # PostgreSQL cannot store U+0000 in text or JSON: refuse it here, with a reason.
+    if _unstorable(body):
+        # PostgreSQL cannot store U+0000 or a lone surrogate in text or JSON (and JSON
+        # parsers accept both): refuse them here, with a reason.
         return JSONResponse(
-            {"error": "malformed events: text may not contain the NUL character (\\u0000)"},
+            {"error": "malformed events: text may not contain the NUL character (\\u0000) "
+                      "or an unpaired surrogate (\\ud800-\\udfff)"},
             status_code=422,
-        )
+        )  # fmt: skip
     accepted = await run_in_threadpool(service.accept, body)
     service.wake_workers()
     return JSONResponse(
@@ -48,11 +50,19 @@ async def post_events(request: Request) -> JSONResponse:
     )  # fmt: skip
 
 
-def _has_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return "\x00" in value or (not value.isascii() and _has_surrogate(value))
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(_unstorable(v) for v in value)
+    return False
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # a lone surrogate is the one thing UTF-8 cannot encode
+    except UnicodeEncodeError:
+        return True
     return False
