@@ -36,7 +36,11 @@ class WorkerPolicy:
     # Claim again only once this many slots are free (or none is busy): each
     # claim is a write transaction, and one per finished commit suffices.
     min_claim: int = 32
+    # With nothing due, the inbox is looked at again after idle_poll_s, then less
+    # often, up to idle_poll_max_s (events this process takes in wake it at once;
+    # the waits matter for retries falling due and events other processes add).
     idle_poll_s: float = 0.05
+    idle_poll_max_s: float = 0.4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     keep_done: timedelta = timedelta(hours=24)  # the dedupe window
     # The cyclic GC's first threshold for the process while workers run (None: as is).
@@ -85,6 +89,7 @@ class Worker:
 
         loop = asyncio.get_running_loop()
         forget_at = loop.time() + FORGET_EVERY_S
+        poll_s = self.policy.idle_poll_s
         while not stop.is_set():
             free = self.policy.max_in_flight - len(in_flight)
             if free >= enough or not in_flight:
@@ -96,7 +101,10 @@ class Worker:
                 if len(claims) < free:
                     # Nothing more is due: sleep until events arrive or the next poll
                     # (retries falling due, events another process put in the inbox).
-                    await self._wait(stop, self.wake, self.policy.idle_poll_s)
+                    if claims:
+                        poll_s = self.policy.idle_poll_s
+                    await self._wait(stop, self.wake, poll_s)
+                    poll_s = min(self.policy.idle_poll_max_s, poll_s * 2)
             else:
                 # Every slot was filled, so more may be due: claim once enough are free.
                 slots.clear()
