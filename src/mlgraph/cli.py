@@ -88,7 +88,11 @@ def serve(
 @app.command()
 def follow(
     parent: Annotated[
-        int | None, typer.Option(help="Stop when the process with this id is gone.")
+        int | None,
+        typer.Option(
+            help="The id of the process that started this one (serve passes its "
+            "own): stop when it is gone."
+        ),
     ] = None,
 ) -> None:
     """Follow the change feed: the enricher, the search indexer and the reverse follower.

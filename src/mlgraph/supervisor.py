@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 from mlgraph.runtime import Service
@@ -53,9 +54,14 @@ class FollowerProcess:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        # Its own session: a Ctrl-C in the terminal reaches the server, which then
+        # stops the followers itself, rather than both at once.
+        return subprocess.Popen(self.argv, start_new_session=True)
+
     def start(self) -> None:
         with self._lock:
-            self._process = subprocess.Popen(self.argv)
+            self._process = self._spawn()
         log.info("the feed's followers run in process %d (mlgraph follow)", self._process.pid)
         self._watcher = threading.Thread(target=self._watch, name="follower-watch", daemon=True)
         self._watcher.start()
@@ -81,13 +87,15 @@ class FollowerProcess:
 
     def _watch(self) -> None:
         backoff = self.first_backoff_s
+        started = time.monotonic()
         while True:
             with self._lock:
                 process = self._process
-            assert process is not None
-            code = process.wait()
+            code = None if process is None else process.wait()
             if self._stopping.is_set():
                 return
+            if time.monotonic() - started > self.max_backoff_s:
+                backoff = self.first_backoff_s  # it ran a good while: a fresh failure
             log.error("the follower process exited with %s; restarting in %g s", code, backoff)
             if self._stopping.wait(backoff):
                 return
@@ -95,7 +103,13 @@ class FollowerProcess:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                self._process = subprocess.Popen(self.argv)
+                started = time.monotonic()
+                try:
+                    self._process = self._spawn()
+                except OSError as exc:  # out of processes or descriptors: try again later
+                    log.error("could not start the follower process: %s", exc)
+                    self._process = None
+                    continue
                 self.restarts += 1
 
 

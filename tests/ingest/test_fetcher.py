@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -210,7 +211,9 @@ def test_batch_answers_fill_the_cache_of_single_fetches(identity: Connector) -> 
     with_fetcher(work)
 
 
-def test_a_batch_answer_that_breaks_the_contract_is_refused(identity: Connector) -> None:
+def test_an_unusable_batch_answer_falls_back_to_one_get_each(
+    identity: Connector, caplog: pytest.LogCaptureFixture
+) -> None:
     user = identity.resources["user"]
     assert user.batch is not None
     wrong = {
@@ -220,12 +223,19 @@ def test_a_batch_answer_that_breaks_the_contract_is_refused(identity: Connector)
     }
     for message, batch in wrong.items():
         identity.resources["user"] = dataclasses.replace(user, batch=batch)
+        caplog.clear()
 
-        async def work(fetcher: Fetcher, message: str = message) -> None:
-            with pytest.raises(SourceRefused, match=message):
-                await fetcher.fetch(identity, users(["alice"])[0])
+        async def work(fetcher: Fetcher) -> list[object]:
+            found = await asyncio.gather(
+                *(fetcher.fetch(identity, s) for s in users(["alice", "nobody"]))
+            )
+            assert fetcher.requests == 3  # the batch, then one GET each
+            return list(found)
 
-        with_fetcher(work)
+        alice, nobody = with_fetcher(work)
+        assert isinstance(alice, dict) and alice["username"] == "alice"
+        assert nobody is None  # a 404 of its own GET: truly missing
+        assert re.search(message, caplog.text), caplog.text
 
 
 def test_list_ids_follows_every_page(

@@ -111,7 +111,8 @@ def test_a_batch_update_with_one_bad_update_changes_nothing(running: Running) ->
     alice = running.org.get("users", "alice")
     for bad, status in [
         ({"id": "nobody", "fields": {"title": "x"}}, 404),
-        ({"id": "alice", "fields": {"team_ids": "not a list"}}, 422),
+        ({"id": "bob", "fields": {"team_ids": "not a list"}}, 422),
+        ({"id": "alice", "fields": {"display_name": "twice"}}, 422),  # alice again
     ]:
         response = admin(running, "POST", "identity", "users:batchUpdate",
                          [{"id": "alice", "fields": {"title": "changed"}}, bad])  # fmt: skip

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -35,6 +36,8 @@ from yarl import URL
 
 from mlgraph.connectors import BatchGet, Connector, Resource, Subject
 from mlgraph.ingest.breaker import CircuitBreaker
+
+log = logging.getLogger("mlgraph.ingest")
 
 
 class SourceUnavailable(Exception):
@@ -199,11 +202,15 @@ class Fetcher:
                     f"GET {url[:200]}: 404: {connector.name} has no batch GET at {batch.path}"
                 )
             started, items = found[0], _items(found[1], batch, url)
-        except Exception as exc:  # every fetch waiting on this request fails with it
-            for answers in chunk.values():
-                for answer in answers:
-                    if not answer.done():
-                        answer.set_exception(exc)
+        except SourceRefused as exc:
+            # The batch answer is unusable, not the objects: ask for each alone, so
+            # one bad item or a missing batch route fails only what it must.
+            log.warning("%s; getting its %d objects one by one", exc, len(chunk))
+            await asyncio.gather(*(self._get_alone(connector, resource, id, answers)
+                                   for id, answers in chunk.items()))  # fmt: skip
+            return
+        except Exception as exc:  # unavailable: every fetch waiting on this request fails
+            _fail(chunk.values(), exc)
             return
         for id, answers in chunk.items():
             item = items.get(id)
@@ -212,6 +219,22 @@ class Fetcher:
             for answer in answers:
                 if not answer.done():
                     answer.set_result(item)
+
+    async def _get_alone(
+        self,
+        connector: Connector,
+        resource: Resource,
+        id: str,
+        answers: list[asyncio.Future[Answer]],
+    ) -> None:
+        try:
+            item = await self.get(connector, resource.url(connector.base_url, id))
+        except Exception as exc:
+            _fail([answers], exc)
+            return
+        for answer in answers:
+            if not answer.done():
+                answer.set_result(item)
 
     async def _request(self, connector: Connector, url: str) -> tuple[float, Any] | None:
         """``(time.time() as sent, the JSON body)`` of a 2xx answer, or None for 404."""
@@ -282,6 +305,13 @@ class Fetcher:
             token = body.get("next_page_token")
             if not token:
                 return
+
+
+def _fail(waiting: Iterable[list[asyncio.Future[Answer]]], exc: BaseException) -> None:
+    for answers in waiting:
+        for answer in answers:
+            if not answer.done():
+                answer.set_exception(exc)
 
 
 def _chunks(

@@ -64,15 +64,20 @@ class Editor:
     async def update_many(
         self, collection: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
     ) -> list[Object]:
-        """``update`` each in turn, once all are checked: one bad update changes nothing."""
+        """``update`` each, once all are checked: one bad update changes nothing. All are
+        written before any event is sent, so no other change can slip in between."""
         res = resource(collection)
+        ids = [id for id, _ in updates]
+        if len(set(ids)) < len(ids):
+            raise InvalidObject("an object may be updated once in a batch; give its fields once")
         shaped = [self._updated(res, id, changes) for id, changes in updates]
         stored = []
-        for (id, _), obj in zip(updates, shaped, strict=True):
+        for id, obj in zip(ids, shaped, strict=True):
             try:
                 stored.append(self.org.update(collection, id, obj))
-            except KeyError:  # deleted between the read and the write
+            except KeyError:  # deleted meanwhile by another thread
                 raise ObjectNotFound(f"{collection}/{id} does not exist") from None
+        for id in ids:
             await self._emit(res, id, "updated")
         return stored
 

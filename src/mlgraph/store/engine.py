@@ -68,7 +68,12 @@ def write_lock(engine: Engine) -> WriteLock:
         lock = _write_locks.get(engine)
         if lock is None:
             database = engine.url.database
-            file = database not in (None, "", ":memory:") and not str(database).startswith("file:")
+            # Only a SQLite file has a place for a lock file (PostgreSQL locks rows).
+            file = (
+                engine.dialect.name == "sqlite"
+                and database not in (None, "", ":memory:")
+                and not str(database).startswith("file:")
+            )
             lock = WriteLock(Path(f"{database}-writer.lock") if file else None)
             _write_locks[engine] = lock
         return lock
