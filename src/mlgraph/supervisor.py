@@ -50,10 +50,6 @@ class FollowerProcess:
         self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
     def _spawn(self) -> subprocess.Popen[bytes]:
         # Its own session: a Ctrl-C in the terminal reaches the server, which then
         # stops the followers itself, rather than both at once.

@@ -147,9 +147,9 @@ class Fetcher:
         self, connector: Connector, url: str, *, fresh_after: float | None = None
     ) -> Mapping[str, Any] | None:
         """The JSON at ``url``, or None for 404. ``fresh_after`` is a time.time() bound."""
-        cached = self._cache.get(url)
-        if cached is not None and fresh_after is not None and cached[0] >= fresh_after:
-            return cached[1]  # type: ignore[no-any-return]
+        cached = self._fresh(url, fresh_after)
+        if cached is not None:
+            return cached
         found = await self._request(connector, url)
         if found is None:
             return None
@@ -158,6 +158,13 @@ class Fetcher:
             raise SourceRefused(f"GET {url}: expected a JSON object, got {type(body).__name__}")
         self._cache[url] = (started, body)
         return body
+
+    def _fresh(self, url: str, fresh_after: float | None) -> Mapping[str, Any] | None:
+        """The cached answer for ``url`` if it was fetched after ``fresh_after``."""
+        cached = self._cache.get(url)
+        if cached is not None and fresh_after is not None and cached[0] >= fresh_after:
+            return cached[1]  # type: ignore[no-any-return]
+        return None
 
     async def fetch(
         self, connector: Connector, subject: Subject, *, fresh_after: float | None = None
@@ -170,9 +177,9 @@ class Fetcher:
         url = resource.url(connector.base_url, subject.id)
         if resource.batch is None:
             return await self.get(connector, url, fresh_after=fresh_after)
-        cached = self._cache.get(url)
-        if cached is not None and fresh_after is not None and cached[0] >= fresh_after:
-            return cached[1]  # type: ignore[no-any-return]
+        cached = self._fresh(url, fresh_after)
+        if cached is not None:
+            return cached
         key = (connector.name, resource.name)
         waiting = self._waiting.get(key)
         if waiting is None:
@@ -216,9 +223,7 @@ class Fetcher:
             item = items.get(id)
             if item is not None:
                 self._cache[resource.url(connector.base_url, id)] = (started, item)
-            for answer in answers:
-                if not answer.done():
-                    answer.set_result(item)
+            _answer(answers, item)
 
     async def _get_alone(
         self,
@@ -232,9 +237,7 @@ class Fetcher:
         except Exception as exc:
             _fail([answers], exc)
             return
-        for answer in answers:
-            if not answer.done():
-                answer.set_result(item)
+        _answer(answers, item)
 
     async def _request(self, connector: Connector, url: str) -> tuple[float, Any] | None:
         """``(time.time() as sent, the JSON body)`` of a 2xx answer, or None for 404."""
@@ -305,6 +308,12 @@ class Fetcher:
             token = body.get("next_page_token")
             if not token:
                 return
+
+
+def _answer(answers: list[asyncio.Future[Answer]], item: Answer) -> None:
+    for answer in answers:
+        if not answer.done():  # a waiter cancelled meanwhile
+            answer.set_result(item)
 
 
 def _fail(waiting: Iterable[list[asyncio.Future[Answer]]], exc: BaseException) -> None:

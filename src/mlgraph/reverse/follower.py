@@ -137,9 +137,9 @@ class ReverseFollower(FeedFollower[ReverseStats]):
         """The feed's end, and the saved searches' last revision and number (an edit
         or a deletion is news too)."""
         s = rt.saved_search
-        with self.store.engine.connect() as conn:
+        with self.store.engine.connect() as conn:  # one connection for both looks
             searches = conn.execute(sa.select(sa.func.max(s.c.revision), sa.func.count())).one()
-        return self.store.last_tx(), tuple(searches)
+            return feed.last_tx(conn), tuple(searches)
 
     # -- saved searches ------------------------------------------------------------
 
